@@ -1,0 +1,1 @@
+"""The decision service of the MCP gateway: who is calling, and may they make this MCP request."""

@@ -1,0 +1,246 @@
+"""The allow/deny decision for one MCP request, independent of how it reached us.
+
+Order matters and is fixed: the target (path) is read first because every answer,
+including the 401, names the resource; then the caller is authenticated, so an
+anonymous caller learns nothing about bodies or policy; then the body is parsed
+and every call in it is checked.  Only 200, 400, 401 and 403 come out of here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from .identity import AuthenticationError, Identity
+from .mcp_request import BadRequest, Call, Target, parse_calls, parse_target
+from .policy_store import PolicyStore
+from .session import SessionCodec
+from .tokens import TokenVerifier
+
+REALM = "mcp-gateway"
+_URL_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidateRequest:
+    http_method: str
+    original_url: str | None
+    authorization: str | None
+    cookies: Sequence[str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Decision:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+    identity: Identity | None = None
+    target: Target | None = None
+    calls: tuple[Call, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 200
+
+
+class Decider:
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        sessions: SessionCodec,
+        policies: PolicyStore,
+        *,
+        cookie_name: str,
+        external_url: str,
+    ) -> None:
+        self._verifier = verifier
+        self._sessions = sessions
+        self._policies = policies
+        self._cookie_name = cookie_name
+        self._external_url = external_url
+
+    async def decide(self, request: ValidateRequest) -> Decision:
+        if request.original_url is None:
+            return bad_request("X-Original-URL (or X-Original-URI) is required", None)
+        try:
+            target = parse_target(request.original_url)
+        except BadRequest as exc:
+            return bad_request(str(exc), None)
+
+        try:
+            identity = await self.authenticate(request.authorization, request.cookies)
+        except AuthenticationError as exc:
+            return self._unauthenticated(str(exc), target)
+
+        try:
+            calls = parse_calls(request.http_method, request.body)
+        except BadRequest as exc:
+            return bad_request(str(exc), target, identity)
+
+        policy = self._policies.current
+        scopes = policy.scopes_for(identity)
+        for call in calls or (Call(method=None, tool=None),):
+            if not policy.allows(scopes, target.server, call.method, call.tool):
+                needed = policy.scopes_granting(target.server, call.method, call.tool)
+                return self._forbidden(target, identity, calls, call, needed, policy.usable)
+
+        allowed_tools = policy.allowed_tools(scopes, target.server)
+        methods = _distinct(call.method for call in calls)
+        tools = _distinct(call.tool for call in calls)
+        body = {
+            "allowed": True,
+            "user": identity.user,
+            "username": identity.username,
+            "client_id": identity.client_id,
+            "groups": list(identity.groups),
+            "scopes": sorted(scopes),
+            "auth_method": identity.auth_method,
+            "server": target.server,
+            "path": target.path,
+            "methods": methods,
+            "tools": tools,
+            "allowed_tools": list(allowed_tools),
+            "expires_at": identity.expires_at,
+        }
+        headers = {
+            "X-User": identity.user,
+            "X-Username": identity.username or "",
+            "X-Client-Id": identity.client_id or "",
+            "X-Scopes": " ".join(sorted(scopes)),
+            "X-Auth-Method": identity.auth_method,
+            "X-Server-Name": target.server,
+            "X-Tool-Name": ",".join(tools),
+        }
+        return Decision(
+            200,
+            body,
+            {name: header_value(value) for name, value in headers.items()},
+            reason="allowed",
+            identity=identity,
+            target=target,
+            calls=calls,
+        )
+
+    async def authenticate(self, authorization: str | None, cookies: Sequence[str]) -> Identity:
+        """A Bearer token wins over a cookie; a bad token never falls back to the cookie."""
+        if authorization is not None:
+            scheme, _, token = authorization.strip().partition(" ")
+            if scheme.lower() != "bearer":
+                raise AuthenticationError("Authorization scheme is not Bearer")
+            token = token.strip()
+            if not token:
+                raise AuthenticationError("Bearer token is empty")
+            return await self._verifier.verify(token)
+        values = session_cookie_values(cookies, self._cookie_name)
+        if not values:
+            raise AuthenticationError("no Bearer token or session cookie")
+        if len(values) > 1:
+            raise AuthenticationError("more than one session cookie")
+        return self._sessions.read(values[0]).identity()
+
+    def resource_metadata_url(self, target: Target) -> str:
+        return (
+            f"{self._external_url}/.well-known/oauth-protected-resource{quote(target.path, safe=_URL_SAFE)}"
+        )
+
+    def _unauthenticated(self, reason: str, target: Target) -> Decision:
+        needed = self._policies.current.scopes_granting(target.server, None, None)
+        challenge = _challenge(
+            realm=REALM,
+            error="invalid_token",
+            error_description=reason,
+            scope=" ".join(needed),
+            resource_metadata=self.resource_metadata_url(target),
+        )
+        return Decision(
+            401,
+            {"error": "invalid_token", "error_description": reason},
+            {"WWW-Authenticate": challenge},
+            reason=reason,
+            target=target,
+        )
+
+    def _forbidden(
+        self,
+        target: Target,
+        identity: Identity,
+        calls: tuple[Call, ...],
+        refused: Call,
+        needed: tuple[str, ...],
+        policy_usable: bool,
+    ) -> Decision:
+        what = refused.method or "access"
+        if refused.tool is not None:
+            what = f"{what} of tool {refused.tool!r}"
+        reason = f"{what} on server {target.server!r} is not allowed"
+        if not policy_usable:
+            reason += " (the authorization policy is unusable and denies everything)"
+        challenge = _challenge(
+            realm=REALM,
+            error="insufficient_scope",
+            error_description=reason,
+            scope=" ".join(needed),
+            resource_metadata=self.resource_metadata_url(target),
+        )
+        body = {
+            "error": "insufficient_scope",
+            "error_description": reason,
+            "server": target.server,
+            "method": refused.method,
+            "tool": refused.tool,
+            "required_scopes": list(needed),
+        }
+        return Decision(
+            403,
+            body,
+            {"WWW-Authenticate": challenge},
+            reason=reason,
+            identity=identity,
+            target=target,
+            calls=calls,
+        )
+
+
+def session_cookie_values(cookie_headers: Sequence[str], name: str) -> list[str]:
+    """Every value of cookie ``name``; more than one means someone planted a second."""
+    values = []
+    for header in cookie_headers:
+        for chunk in header.split(";"):
+            key, sep, value = chunk.partition("=")
+            if sep and key.strip() == name:
+                values.append(value.strip().strip('"'))
+    return values
+
+
+def header_value(value: str) -> str:
+    """Claims are signed but still caller-chosen text: never let them break a header line."""
+    if all(" " <= ch <= "~" for ch in value):
+        return value
+    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+def _challenge(**params: str) -> str:
+    rendered = ", ".join(f'{name}="{_quoted_string(value)}"' for name, value in params.items() if value)
+    return f"Bearer {rendered}"
+
+
+def _quoted_string(value: str) -> str:
+    return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "'" if ch == '"' else "?" for ch in value)
+
+
+def bad_request(reason: str, target: Target | None, identity: Identity | None = None) -> Decision:
+    return Decision(
+        400,
+        {"error": "invalid_request", "error_description": reason},
+        reason=reason,
+        identity=identity,
+        target=target,
+    )
+
+
+def _distinct(values: Any) -> list[str]:
+    return list(dict.fromkeys(value for value in values if value is not None))

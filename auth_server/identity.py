@@ -1,0 +1,29 @@
+"""Who is calling, as far as authorization cares, however they proved it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+AuthMethod = Literal["jwt", "session_cookie"]
+
+
+class AuthenticationError(Exception):
+    """Credentials are missing, malformed, expired or not ours; always a 401.
+
+    The message is shown to the caller and logged, so it never contains the credential itself.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    user: str
+    """The name logged and sent upstream: the username, or the client id for M2M tokens."""
+    username: str | None
+    client_id: str | None
+    groups: tuple[str, ...]
+    token_scopes: tuple[str, ...]
+    email: str | None
+    auth_method: AuthMethod
+    expires_at: int
+    """Epoch seconds after which this identity must be proven again."""

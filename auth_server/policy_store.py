@@ -1,0 +1,63 @@
+"""Keeps the policy in force current with scopes.yml, without a restart.
+
+The file is polled (a stat every few seconds costs nothing and, unlike inotify,
+sees Kubernetes ConfigMap symlink swaps and edits on network filesystems) and can
+be reloaded on SIGHUP.  The new policy replaces the old one atomically; whatever
+the file says wins, so a file that turns broken denies everything rather than
+leaving a stale, possibly wider, policy in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from .policy import Policy, load_policy
+
+logger = logging.getLogger("auth_server.policy")
+
+Stamp = tuple[int, int, int] | None
+
+
+class PolicyStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.generation = 0
+        self._stamp: Stamp = None
+        self.current: Policy = self.reload()
+
+    def reload(self) -> Policy:
+        self._stamp = _stamp(self.path)
+        policy = load_policy(self.path)
+        for error in policy.errors:
+            logger.error(error)
+        for warning in policy.warnings:
+            logger.warning(warning)
+        self.current = policy
+        self.generation += 1
+        logger.info(
+            "policy loaded" if policy.usable else "policy unusable: denying every request",
+            extra={"path": str(self.path), "scopes": len(policy.rules), "generation": self.generation},
+        )
+        return policy
+
+    def reload_if_changed(self) -> bool:
+        if _stamp(self.path) == self._stamp:
+            return False
+        self.reload()
+        return True
+
+    async def watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.reload_if_changed()
+
+
+def _stamp(path: Path) -> Stamp:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)

@@ -1,0 +1,106 @@
+"""Signed session cookies for people who logged in through the hosted UI.
+
+itsdangerous signs the cookie with ``SECRET_KEY`` under a salt naming its purpose,
+so a value signed for anything else (login state, another product sharing the key)
+never reads as a session.  The expiry is enforced twice: by the signature's
+timestamp (``SESSION_MAX_AGE``) and by the ``exp`` the cookie carries, which the
+login sets no later than the identity provider's own session.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+
+from .identity import AuthenticationError, Identity
+
+SESSION_SALT = "mcp-gateway.session.v1"
+MAX_COOKIE_LENGTH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    username: str
+    groups: tuple[str, ...]
+    email: str | None
+    provider: str
+    expires_at: int
+
+    def identity(self) -> Identity:
+        return Identity(
+            user=self.username,
+            username=self.username,
+            client_id=None,
+            groups=self.groups,
+            token_scopes=(),
+            email=self.email,
+            auth_method="session_cookie",
+            expires_at=self.expires_at,
+        )
+
+
+class SessionCodec:
+    def __init__(self, secret_key: str, max_age: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt=SESSION_SALT)
+        self.max_age = max_age
+
+    def issue(
+        self,
+        username: str,
+        groups: tuple[str, ...],
+        email: str | None,
+        provider: str = "cognito",
+        *,
+        expires_at: int | None = None,
+    ) -> str:
+        """The cookie value for a fresh session, valid ``max_age`` seconds or until ``expires_at``."""
+        limit = int(time.time()) + self.max_age
+        payload = {
+            "u": username,
+            "g": list(groups),
+            "e": email,
+            "p": provider,
+            "exp": limit if expires_at is None else min(expires_at, limit),
+        }
+        value = self._serializer.dumps(payload)
+        if len(value) > MAX_COOKIE_LENGTH:
+            raise ValueError("session does not fit in a cookie (too many groups?)")
+        return value
+
+    def read(self, cookie: str) -> Session:
+        if len(cookie) > MAX_COOKIE_LENGTH:
+            raise AuthenticationError("session cookie is too long")
+        try:
+            payload = self._serializer.loads(cookie, max_age=self.max_age)
+        except BadSignature:
+            raise AuthenticationError("session cookie is invalid or expired") from None
+        except (BadData, ValueError, RecursionError):
+            raise AuthenticationError("session cookie is malformed") from None
+        session = _session(payload)
+        if session is None:
+            raise AuthenticationError("session cookie is malformed")
+        if session.expires_at <= time.time():
+            raise AuthenticationError("session has expired")
+        return session
+
+
+def _session(payload: Any) -> Session | None:
+    if not isinstance(payload, dict):
+        return None
+    username, groups, email = payload.get("u"), payload.get("g"), payload.get("e")
+    provider, expires_at = payload.get("p"), payload.get("exp")
+    if (
+        not isinstance(username, str)
+        or not username
+        or not isinstance(groups, list)
+        or not all(isinstance(group, str) for group in groups)
+        or not (email is None or isinstance(email, str))
+        or not isinstance(provider, str)
+        or not isinstance(expires_at, int)
+        or isinstance(expires_at, bool)
+    ):
+        return None
+    return Session(username, tuple(groups), email, provider, expires_at)

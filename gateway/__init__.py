@@ -1,0 +1,1 @@
+"""The public front door: a streaming reverse proxy for MCP servers (see the gateway issue)."""

@@ -1,0 +1,90 @@
+"""Configuration: parsed once, trust anchors derived from it, bad values stop start-up in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from auth_server.config import ConfigError, Settings
+from tests.servers import ROOT
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env(env)
+
+
+def test_cognito_issuer_and_jwks_are_derived_from_the_pool() -> None:
+    s = settings(COGNITO_USER_POOL_ID="eu-west-2_AbC123", COGNITO_CLIENT_ID="web")
+    assert s.aws_region == "eu-west-2"
+    assert s.issuer == "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_AbC123"
+    assert s.jwks_url == "https://cognito-idp.eu-west-2.amazonaws.com/eu-west-2_AbC123/.well-known/jwks.json"
+    assert s.allowed_client_ids == {"web"}
+    assert s.accepted_token_use == {"access"}
+    assert s.session_cookie_name == "mcp_gateway_session"
+    assert s.session_max_age == 28800
+    assert s.session_cookie_secure is True
+    assert s.gateway_external_url == "http://localhost:8080"
+    assert s.secret_key_generated and len(s.secret_key) >= 32
+
+
+def test_overrides_and_lists() -> None:
+    s = settings(
+        COGNITO_ISSUER="http://127.0.0.1:9000/us-east-1_Local/",
+        COGNITO_JWKS_URL="http://127.0.0.1:9000/jwks",
+        ALLOWED_CLIENT_IDS=" web , m2m ,",
+        ACCEPTED_TOKEN_USE="access,id",
+        SECRET_KEY="x" * 40,
+        SESSION_COOKIE_SECURE="false",
+        COGNITO_DOMAIN="my-app",
+        GATEWAY_EXTERNAL_URL="https://mcp.example.com/",
+    )
+    assert s.issuer == "http://127.0.0.1:9000/us-east-1_Local"
+    assert s.jwks_url == "http://127.0.0.1:9000/jwks"
+    assert s.allowed_client_ids == {"web", "m2m"}
+    assert s.accepted_token_use == {"access", "id"}
+    assert s.session_cookie_secure is False
+    assert s.cognito_domain == "https://my-app.auth.us-east-1.amazoncognito.com"
+    assert s.gateway_external_url == "https://mcp.example.com"
+    assert not s.secret_key_generated
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "COGNITO_USER_POOL_ID"),
+        ({"COGNITO_USER_POOL_ID": "not-a-pool"}, "COGNITO_USER_POOL_ID"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "AWS_REGION": "eu-west-1"}, "AWS_REGION"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A"}, "ALLOWED_CLIENT_IDS"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "ACCEPTED_TOKEN_USE": "refresh"}, "ACCEPTED_TOKEN_USE"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_MAX_AGE": "8h"}, "SESSION_MAX_AGE"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_ISSUER": "ftp://x"}, "COGNITO_ISSUER"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_DOMAIN": "Bad_Prefix"}, "COGNITO_DOMAIN"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "JWT_LEEWAY_SECONDS": "3600"}, "JWT_LEEWAY_SECONDS"),
+        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_COOKIE_NAME": "a b"}, "SESSION_COOKIE_NAME"),
+    ],
+)
+def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+
+
+def test_start_up_stops_with_one_line_naming_the_variable() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "auth_server", "--env-file", "/dev/null"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COGNITO_USER_POOL_ID": "us-east-1_Abc"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("auth_server: configuration error: ALLOWED_CLIENT_IDS:")
+    assert "COGNITO_CLIENT_ID" in lines[0]
