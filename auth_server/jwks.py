@@ -67,7 +67,7 @@ class JwksCache:
             return key
         if self._clock() < self._blocked_until:
             return None
-        await self.refresh(penalise=True)
+        await self.refresh(penalise=self._fetched_at is not None)
         return self._keys.get(kid)
 
     async def refresh(self, *, penalise: bool = False) -> bool:
@@ -135,7 +135,7 @@ class JwksCache:
 
 
 def parse_jwks(document: Any) -> dict[str, RSAKey]:
-    """Keep only keys a Cognito token can be verified with: RSA, signing, RS256, with a kid."""
+    """Keep only keys a Cognito token can be verified with: public RSA, signing, RS256, with a kid."""
     if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
         raise ValueError("not a JWK set (no 'keys' list)")
     keys: dict[str, RSAKey] = {}
@@ -149,6 +149,7 @@ def parse_jwks(document: Any) -> dict[str, RSAKey]:
             or not kid
             or entry.get("use", "sig") != "sig"
             or entry.get("alg", "RS256") != "RS256"
+            or "d" in entry
         ):
             continue
         try:
@@ -156,7 +157,7 @@ def parse_jwks(document: Any) -> dict[str, RSAKey]:
         except (JoseError, ValueError, TypeError):
             logger.warning("skipping a malformed JWKS key", extra={"kid": kid[:64]})
             continue
-        if key.is_private or key.raw_value.key_size < MIN_RSA_BITS:
+        if key.raw_value.key_size < MIN_RSA_BITS:
             continue
         keys[kid] = key
     return keys

@@ -71,6 +71,10 @@ class TokenVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthenticationError("token header has no kid")
+        try:
+            _REGISTRY.check_header(header)
+        except JoseError as exc:
+            raise AuthenticationError(f"token header is not acceptable ({exc.error})") from None
         key = await self._jwks.get_key(kid)
         if key is None:
             raise AuthenticationError(f"token signing key {_printable(kid)} is not published by the issuer")

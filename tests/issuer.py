@@ -7,6 +7,9 @@ switched off or rotated by the test.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 import time
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
@@ -72,7 +77,7 @@ class Issuer:
         self.base_url = f"http://127.0.0.1:{port}"
         self.issuer = f"{self.base_url}/{POOL_ID}"
         self.jwks_url = f"{self.issuer}/.well-known/jwks.json"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -176,3 +181,21 @@ def _merge(body: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Apply overrides; a value of ``...`` removes the claim."""
     merged = {**body, **overrides}
     return {name: value for name, value in merged.items() if value is not ...}
+
+
+def b64url(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def sign_raw(header: dict[str, Any], payload: bytes, key: RSAKey | bytes) -> str:
+    """Sign whatever an attacker would, bypassing the JOSE library's own guards.
+
+    An RSA key signs RS256; bytes are an HMAC secret for HS256 (the public-key-as-secret attack).
+    """
+    signing_input = f"{b64url(json.dumps(header))}.{b64url(payload)}".encode()
+    if isinstance(key, bytes):
+        signature = hmac.new(key, signing_input, hashlib.sha256).digest()
+    else:
+        signature = key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    return f"{signing_input.decode()}.{b64url(signature)}"
