@@ -18,18 +18,16 @@ _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
     "message",
     "taskName",
 }
-_SECRETS = (
-    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted]"),
-    (re.compile(r"\.eJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}"), "[redacted]"),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
-    (re.compile(r"(?i)((?:access|id|refresh)_token|code|client_secret)=[^&\s\"']+"), r"\1=[redacted]"),
+_SECRETS = re.compile(
+    r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"  # JWTs, uncompressed itsdangerous values
+    r"|\.eJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,}"  # compressed itsdangerous values
+    r"|(?i:(?<=bearer )|(?<=basic ))[A-Za-z0-9._~+/=-]{16,}"
+    r"|(?i:(?<=access_token=)|(?<=id_token=)|(?<=refresh_token=)|(?<=code=)|(?<=client_secret=))[^&\s\"']+"
 )
 
 
 def redact(text: str) -> str:
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    return _SECRETS.sub("[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):

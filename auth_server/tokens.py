@@ -9,8 +9,12 @@ for any input.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from joserfc import jws
@@ -21,6 +25,7 @@ from .identity import AuthenticationError, Identity
 from .jwks import JwksCache
 
 MAX_TOKEN_LENGTH = 16 * 1024
+CACHE_SIZE = 10_000
 ALGORITHM = "RS256"
 _COMPACT = re.compile(r"^[A-Za-z0-9_\-.]+$")
 _REGISTRY = jws.JWSRegistry(algorithms=[ALGORITHM], strict_check_header=False)
@@ -35,8 +40,14 @@ class TokenVerifier:
         allowed_client_ids: frozenset[str],
         accepted_token_use: frozenset[str],
         leeway_seconds: int,
+        cache_size: int = CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._jwks = jwks
+        self._leeway = leeway_seconds
+        self._clock = clock
+        self._cache: OrderedDict[bytes, tuple[Identity, str]] = OrderedDict()
+        self._cache_size = cache_size
         self._allowed_client_ids = allowed_client_ids
         self._accepted_token_use = accepted_token_use
         self._claims = JWTClaimsRegistry(
@@ -46,10 +57,31 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Identity:
-        claims = await self._verified_claims(token)
-        return self._identity(claims)
+        """The caller a token proves; repeat verifications of a token are answered from a cache.
 
-    async def _verified_claims(self, token: str) -> dict[str, Any]:
+        The cache holds only tokens that passed every check, keyed by their SHA-256 (the
+        tokens themselves are not kept), and an entry is used only while the token has not
+        expired and its signing key is still published.
+        """
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+        cached = self._cache.get(digest)
+        if cached is not None:
+            identity, kid = cached
+            if (
+                identity.expires_at > self._clock() - self._leeway
+                and await self._jwks.get_key(kid) is not None
+            ):
+                self._cache.move_to_end(digest)
+                return identity
+            self._cache.pop(digest, None)
+        claims, kid = await self._verified_claims(token)
+        identity = self._identity(claims)
+        self._cache[digest] = (identity, kid)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return identity
+
+    async def _verified_claims(self, token: str) -> tuple[dict[str, Any], str]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise AuthenticationError(f"token is longer than {MAX_TOKEN_LENGTH} characters")
         if not _COMPACT.match(token):
@@ -97,7 +129,7 @@ class TokenVerifier:
             raise AuthenticationError("token has expired") from None
         except JoseError as exc:
             raise AuthenticationError(f"token claims are invalid: {exc.description or exc.error}") from None
-        return claims
+        return claims, kid
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
         token_use = claims.get("token_use")

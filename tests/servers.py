@@ -32,7 +32,17 @@ class ServiceProcess:
         base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(self.port), "--env-file", "/dev/null"],
+            [
+                sys.executable,
+                "-m",
+                module,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--env-file",
+                "/dev/null",
+            ],
             env={**base, "PYTHONPATH": str(ROOT), **env},
             cwd=cwd or ROOT,
             stdout=self._log,

@@ -57,14 +57,46 @@ def test_overrides_and_lists() -> None:
         ({"COGNITO_USER_POOL_ID": "not-a-pool"}, "COGNITO_USER_POOL_ID"),
         ({"COGNITO_USER_POOL_ID": "us-east-1_A", "AWS_REGION": "eu-west-1"}, "AWS_REGION"),
         ({"COGNITO_USER_POOL_ID": "us-east-1_A"}, "ALLOWED_CLIENT_IDS"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "ACCEPTED_TOKEN_USE": "refresh"}, "ACCEPTED_TOKEN_USE"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SECRET_KEY": "short"}, "SECRET_KEY"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_MAX_AGE": "8h"}, "SESSION_MAX_AGE"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_COOKIE_SECURE": "maybe"}, "SESSION_COOKIE_SECURE"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_ISSUER": "ftp://x"}, "COGNITO_ISSUER"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_DOMAIN": "Bad_Prefix"}, "COGNITO_DOMAIN"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "JWT_LEEWAY_SECONDS": "3600"}, "JWT_LEEWAY_SECONDS"),
-        ({"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_COOKIE_NAME": "a b"}, "SESSION_COOKIE_NAME"),
+        (
+            {
+                "COGNITO_USER_POOL_ID": "us-east-1_A",
+                "COGNITO_CLIENT_ID": "w",
+                "ACCEPTED_TOKEN_USE": "refresh",
+            },
+            "ACCEPTED_TOKEN_USE",
+        ),
+        (
+            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SECRET_KEY": "short"},
+            "SECRET_KEY",
+        ),
+        (
+            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_MAX_AGE": "8h"},
+            "SESSION_MAX_AGE",
+        ),
+        (
+            {
+                "COGNITO_USER_POOL_ID": "us-east-1_A",
+                "COGNITO_CLIENT_ID": "w",
+                "SESSION_COOKIE_SECURE": "maybe",
+            },
+            "SESSION_COOKIE_SECURE",
+        ),
+        (
+            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_ISSUER": "ftp://x"},
+            "COGNITO_ISSUER",
+        ),
+        (
+            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_DOMAIN": "Bad_Prefix"},
+            "COGNITO_DOMAIN",
+        ),
+        (
+            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "JWT_LEEWAY_SECONDS": "3600"},
+            "JWT_LEEWAY_SECONDS",
+        ),
+        (
+            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_COOKIE_NAME": "a b"},
+            "SESSION_COOKIE_NAME",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> None:
@@ -88,3 +120,18 @@ def test_start_up_stops_with_one_line_naming_the_variable() -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("auth_server: configuration error: ALLOWED_CLIENT_IDS:")
     assert "COGNITO_CLIENT_ID" in lines[0]
+
+
+def test_env_template_documents_every_variable_and_parses() -> None:
+    import re
+
+    from dotenv import dotenv_values
+
+    template = dotenv_values(ROOT / ".env.template")
+    read_by_code = set(
+        re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', (ROOT / "auth_server" / "config.py").read_text())
+    )
+    assert read_by_code, "the pattern no longer finds the variables config.py reads"
+    assert read_by_code <= set(template), read_by_code - set(template)
+    parsed = Settings.from_env({name: value or "" for name, value in template.items()})
+    assert parsed.allowed_client_ids == {"1example23456789", "6aarhftf6bopppar05humcp2r6"}

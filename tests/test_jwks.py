@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import httpx2
@@ -25,7 +26,9 @@ def make(issuer: Issuer, client: httpx2.AsyncClient, **options: float) -> tuple[
     return jwks, verifier
 
 
-async def test_keys_are_fetched_once_and_cached(fresh_issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
+async def test_keys_are_fetched_once_and_cached(
+    fresh_issuer: Issuer, http_client: httpx2.AsyncClient
+) -> None:
     _, verifier = make(fresh_issuer, http_client)
     for _ in range(20):
         await verifier.verify(fresh_issuer.user_access_token())
@@ -91,7 +94,9 @@ async def test_cached_keys_keep_serving_while_the_endpoint_is_down(
     assert jwks.has_keys
 
 
-async def test_stale_cache_drops_withdrawn_keys(fresh_issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
+async def test_stale_cache_drops_withdrawn_keys(
+    fresh_issuer: Issuer, http_client: httpx2.AsyncClient
+) -> None:
     jwks, verifier = make(fresh_issuer, http_client, max_age_seconds=0.05)
     token = fresh_issuer.user_access_token()
     await verifier.verify(token)
@@ -146,3 +151,19 @@ def claims(issuer: Issuer) -> dict[str, object]:
 
     payload = issuer.user_access_token().split(".")[1]
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+async def test_cached_verification_ends_when_the_token_expires(
+    fresh_issuer: Issuer, http_client: httpx2.AsyncClient
+) -> None:
+    _, verifier = make(fresh_issuer, http_client)
+    token = fresh_issuer.user_access_token(exp=int(time.time()) + 1)
+    assert (await verifier.verify(token)).username == "alice"
+    assert (await verifier.verify(token)).username == "alice"
+    await asyncio.sleep(2.1)
+    try:
+        await verifier.verify(token)
+    except AuthenticationError as exc:
+        assert str(exc) == "token has expired"
+    else:
+        raise AssertionError("an expired token was accepted from the cache")

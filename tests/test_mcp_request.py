@@ -72,7 +72,12 @@ def test_single_request_notification_and_response() -> None:
         Call("notifications/initialized", None),
     )
     assert parse_calls("POST", body({"jsonrpc": "2.0", "id": 7, "result": {}})) == (Call(None, None),)
-    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get_time", "arguments": {}}}
+    call = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {"name": "get_time", "arguments": {}},
+    }
     assert parse_calls("POST", body(call)) == (Call("tools/call", "get_time"),)
 
 
@@ -107,7 +112,10 @@ def test_bodyless_methods() -> None:
         ("POST", b'{"jsonrpc": "2.0", "id": 1}'),
         ("POST", b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": "x"}'),
         ("POST", b'{"jsonrpc": "2.0", "method": "tools/list", "method": "tools/call"}'),
-        ("POST", b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a", "name": "b"}}'),
+        (
+            "POST",
+            b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "a", "name": "b"}}',
+        ),
         ("POST", b"[" * 100_000 + b"]" * 100_000),
         ("POST", b"\xff\xfe\x00"),
         ("POST", json.dumps([{"jsonrpc": "2.0", "method": "ping"}] * 101).encode()),

@@ -25,7 +25,9 @@ def policy() -> Policy:
 
 
 def test_caller_scopes_union_claim_groups_and_client(policy: Policy) -> None:
-    identity = who(groups=("finance", "unknown-group"), scopes=("openid", "x/y"), client_id="m2m4client5id6xyz")
+    identity = who(
+        groups=("finance", "unknown-group"), scopes=("openid", "x/y"), client_id="m2m4client5id6xyz"
+    )
     assert policy.scopes_for(identity) == {"openid", "x/y", "fin/read", "fin/execute", "time/only"}
 
 
@@ -60,7 +62,14 @@ def test_wildcards(policy: Policy) -> None:
 
 def test_lifecycle_needs_only_some_rule_for_the_server(policy: Policy) -> None:
     only_call = policy.scopes_for(who(client_id="m2m4client5id6xyz"))
-    for method in ("initialize", "ping", "server/discover", "notifications/initialized", "notifications/cancelled", None):
+    for method in (
+        "initialize",
+        "ping",
+        "server/discover",
+        "notifications/initialized",
+        "notifications/cancelled",
+        None,
+    ):
         assert policy.allows(only_call, "currenttime", method, None), method
         assert not policy.allows(only_call, "fininfo", method, None), method
     assert not policy.allows(only_call, "currenttime", "tools/list", None)
@@ -98,7 +107,9 @@ def test_registry_file_loads_unchanged() -> None:
 def test_registry_variants_load_with_warnings() -> None:
     variant = load_policy(DATA / "registry_variant_scopes.yml")
     assert variant.usable, variant.errors
-    assert variant.warnings == (f"{DATA / 'registry_variant_scopes.yml'}:13: registry-admins[1]: rule has no 'server' and is ignored",)
+    assert variant.warnings == (
+        f"{DATA / 'registry_variant_scopes.yml'}:13: registry-admins[1]: rule has no 'server' and is ignored",
+    )
     admins = variant.scopes_for(who(groups=("registry-admins",)))
     assert variant.allows(admins, "anything", "tools/call", "x")
     public = variant.scopes_for(who(groups=("public-mcp-users",)))
@@ -138,13 +149,41 @@ def test_empty_file_denies_everything(tmp_path: Path, text: str) -> None:
 BROKEN = {
     "syntax": ("group_mappings:\n  a: [x\nb: 1\n", 3, "YAML syntax error"),
     "top level list": ("- server: '*'\n", 1, "top level must be a mapping"),
-    "mapping not list": ("group_mappings:\n  admins: admin/all\nadmin/all:\n  - server: '*'\n", 2, "group_mappings.admins: expected a list"),
-    "scope not list": ("group_mappings:\n  admins: [admin/all]\nadmin/all:\n  server: '*'\n", 4, "admin/all: a scope must be a list"),
-    "rule not mapping": ("group_mappings:\n  a: [s]\ns:\n  - currenttime\n", 4, "s[0]: a rule must be a mapping"),
-    "methods scalar": ("group_mappings:\n  a: [s]\ns:\n  - server: x\n    methods: tools/call\n", 5, "s[0].methods: expected a list"),
-    "duplicate scope": ("group_mappings:\n  a: [s]\ns:\n  - server: x\ns:\n  - server: '*'\n    methods: ['*']\n", 5, "s: duplicate key"),
-    "nested tools list": ("group_mappings:\n  a: [s]\ns:\n  - server: x\n    tools: [[a]]\n", 5, "s[0].tools: expected a non-empty name"),
-    "empty server": ("group_mappings:\n  a: [s]\ns:\n  - server: ''\n", 4, "s[0].server: expected a non-empty name"),
+    "mapping not list": (
+        "group_mappings:\n  admins: admin/all\nadmin/all:\n  - server: '*'\n",
+        2,
+        "group_mappings.admins: expected a list",
+    ),
+    "scope not list": (
+        "group_mappings:\n  admins: [admin/all]\nadmin/all:\n  server: '*'\n",
+        4,
+        "admin/all: a scope must be a list",
+    ),
+    "rule not mapping": (
+        "group_mappings:\n  a: [s]\ns:\n  - currenttime\n",
+        4,
+        "s[0]: a rule must be a mapping",
+    ),
+    "methods scalar": (
+        "group_mappings:\n  a: [s]\ns:\n  - server: x\n    methods: tools/call\n",
+        5,
+        "s[0].methods: expected a list",
+    ),
+    "duplicate scope": (
+        "group_mappings:\n  a: [s]\ns:\n  - server: x\ns:\n  - server: '*'\n    methods: ['*']\n",
+        5,
+        "s: duplicate key",
+    ),
+    "nested tools list": (
+        "group_mappings:\n  a: [s]\ns:\n  - server: x\n    tools: [[a]]\n",
+        5,
+        "s[0].tools: expected a non-empty name",
+    ),
+    "empty server": (
+        "group_mappings:\n  a: [s]\ns:\n  - server: ''\n",
+        4,
+        "s[0].server: expected a non-empty name",
+    ),
 }
 
 
@@ -173,7 +212,10 @@ def test_unreachable_and_undefined_scopes_are_warned(tmp_path: Path) -> None:
 
 def test_yaml_scalars_stay_strings(tmp_path: Path) -> None:
     policy = load_policy(
-        write(tmp_path, "group_mappings:\n  '1': [s]\ns:\n  - server: x\n    methods: [tools/call]\n    tools: [yes, 1.0, null_tool]\n")
+        write(
+            tmp_path,
+            "group_mappings:\n  '1': [s]\ns:\n  - server: x\n    methods: [tools/call]\n    tools: [yes, 1.0, null_tool]\n",
+        )
     )
     scopes = policy.scopes_for(who(groups=("1",)))
     assert policy.allows(scopes, "x", "tools/call", "yes")

@@ -42,7 +42,7 @@ def refused(codec: SessionCodec, cookie: str, reason: str) -> None:
 def test_tampered_cookies_are_refused() -> None:
     codec = SessionCodec(KEY, 3600)
     cookie = codec.issue("alice", ("mcp-registry-user",), None)
-    payload, timestamp, signature = cookie.rsplit(".", 2)
+    _, timestamp, signature = cookie.rsplit(".", 2)
     forged = URLSafeTimedSerializer("x" * 40, salt=SESSION_SALT).dumps(
         {"u": "alice", "g": ["mcp-registry-admin"], "e": None, "p": "cognito", "exp": int(time.time()) + 99}
     )
@@ -68,7 +68,9 @@ def test_same_key_other_purpose_is_refused() -> None:
 
 def test_expired_by_signature_age() -> None:
     serializer = URLSafeTimedSerializer(KEY, salt=SESSION_SALT)
-    payload = serializer.dump_payload({"u": "a", "g": [], "e": None, "p": "cognito", "exp": int(time.time()) + 99})
+    payload = serializer.dump_payload(
+        {"u": "a", "g": [], "e": None, "p": "cognito", "exp": int(time.time()) + 99}
+    )
     signer = serializer.make_signer(SESSION_SALT)
     signer.get_timestamp = lambda: int(time.time()) - 7200  # type: ignore[method-assign]
     two_hours_old = signer.sign(payload).decode()

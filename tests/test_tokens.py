@@ -103,7 +103,9 @@ async def test_claim_rejections(issuer: Issuer, http_client: httpx2.AsyncClient)
 async def test_leeway_accepts_small_clock_skew(issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
     now = int(time.time())
     v = verifier(issuer, http_client)
-    assert (await v.verify(issuer.user_access_token(exp=now - 5, nbf=now + 5, iat=now + 5))).username == "alice"
+    assert (
+        await v.verify(issuer.user_access_token(exp=now - 5, nbf=now + 5, iat=now + 5))
+    ).username == "alice"
 
 
 async def test_algorithm_confusion_is_refused(issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
@@ -114,7 +116,9 @@ async def test_algorithm_confusion_is_refused(issuer: Issuer, http_client: httpx
     await rejects(v, forge({"alg": "none", "kid": kid}, claims, b""), "algorithm 'none' is not allowed")
     await rejects(v, forge({"alg": "None", "kid": kid}, claims, b""), "algorithm 'None' is not allowed")
     public_pem = issuer.access_key.as_pem(private=False)
-    await rejects(v, sign_raw({"alg": "HS256", "kid": kid}, payload, public_pem), "algorithm 'HS256' is not allowed")
+    await rejects(
+        v, sign_raw({"alg": "HS256", "kid": kid}, payload, public_pem), "algorithm 'HS256' is not allowed"
+    )
     ec = ECKey.generate_key("P-256", parameters={"kid": kid})
     es256 = jwt.encode({"alg": "ES256", "kid": kid}, claims, ec, algorithms=["ES256"])
     await rejects(v, es256, "algorithm 'ES256' is not allowed")
@@ -140,9 +144,13 @@ async def test_signature_and_key_rejections(issuer: Issuer, http_client: httpx2.
     no_kid = jwt.encode({"alg": "RS256"}, elevated, issuer.access_key, algorithms=["RS256"])
     await rejects(v, no_kid, "token header has no kid")
     list_kid = {"alg": "RS256", "kid": [issuer.access_key.kid]}
-    await rejects(v, sign_raw(list_kid, json.dumps(elevated).encode(), issuer.access_key), "token header has no kid")
+    await rejects(
+        v, sign_raw(list_kid, json.dumps(elevated).encode(), issuer.access_key), "token header has no kid"
+    )
     crit = {"alg": "RS256", "kid": issuer.access_key.kid, "crit": ["exp-x"], "exp-x": 1}
-    await rejects(v, sign_raw(crit, json.dumps(elevated).encode(), issuer.access_key), "header is not acceptable")
+    await rejects(
+        v, sign_raw(crit, json.dumps(elevated).encode(), issuer.access_key), "header is not acceptable"
+    )
 
 
 async def test_malformed_tokens(issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
@@ -165,10 +173,14 @@ async def test_malformed_tokens(issuer: Issuer, http_client: httpx2.AsyncClient)
         "payload is not JSON": sign_raw(header, b"not json", issuer.access_key),
         "payload is not JSON ": sign_raw(header, b"[" * 5_000, issuer.access_key),
         "NumericDate": sign_raw(
-            header, b'{"iss": "%s", "exp": NaN, "token_use": "access"}' % issuer.issuer.encode(), issuer.access_key
+            header,
+            b'{"iss": "%s", "exp": NaN, "token_use": "access"}' % issuer.issuer.encode(),
+            issuer.access_key,
         ),
         "NumericDate ": sign_raw(
-            header, b'{"iss": "%s", "exp": 1e999, "token_use": "access"}' % issuer.issuer.encode(), issuer.access_key
+            header,
+            b'{"iss": "%s", "exp": 1e999, "token_use": "access"}' % issuer.issuer.encode(),
+            issuer.access_key,
         ),
     }
     for reason, token in cases.items():
