@@ -10,7 +10,8 @@ from dotenv import load_dotenv
 
 from . import logs
 from .app import create_app
-from .config import ConfigError, Settings
+from .config import Settings
+from .env import ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,7 @@
 """The auth server's configuration, read once from the environment at start-up.
 
 Every trust anchor (issuer, JWKS URL, accepted client ids) comes from here and
-nowhere else: nothing a request carries can change them.  A bad value raises
-:class:`ConfigError`, which names the variable and the fix so that start-up can
-stop with one readable line.
+nowhere else: nothing a request carries can change them.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from .env import ConfigError, Env, check_url
 
 TOKEN_USES = frozenset({"access", "id"})
 MIN_SECRET_KEY_LENGTH = 32
@@ -23,14 +22,6 @@ _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 _POOL_ID = re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+$")
 _DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-
-
-class ConfigError(Exception):
-    """A setting is missing or malformed; ``str()`` is the one line an operator reads."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +51,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = _Env(os.environ if environ is None else environ)
+        env = Env(os.environ if environ is None else environ)
 
         pool_id = env.text("COGNITO_USER_POOL_ID")
         pool_region = None
@@ -156,71 +147,10 @@ def _cognito_domain(value: str | None, region: str) -> str | None:
     if value is None:
         return None
     if "://" in value:
-        return _check_url("COGNITO_DOMAIN", value)
+        return check_url("COGNITO_DOMAIN", value)
     if not _DOMAIN_PREFIX.match(value):
         raise ConfigError(
             "COGNITO_DOMAIN",
             f"{value!r} is neither a domain prefix (e.g. my-app) nor a URL (e.g. https://auth.example.com)",
         )
     return f"https://{value}.auth.{region}.amazoncognito.com"
-
-
-def _check_url(variable: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(variable, f"{value!r} is not an http(s) URL without query or fragment")
-    return value.rstrip("/")
-
-
-class _Env:
-    """Typed reads of environment variables; blank counts as unset."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def text(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
-        return value or None
-
-    def url(self, name: str) -> str | None:
-        value = self.text(name)
-        return None if value is None else _check_url(name, value)
-
-    def words(self, name: str) -> tuple[str, ...]:
-        return tuple(word.strip() for word in (self.text(name) or "").split(",") if word.strip())
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.text(name)
-        if value is None:
-            return default
-        lowered = value.lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(name, f"{value!r} is not a boolean; use true or false")
-
-    def integer(self, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
-        value = self.text(name)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise ConfigError(name, f"{value!r} is not a whole number") from None
-        if number < minimum or (maximum is not None and number > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-            raise ConfigError(name, f"{number} is out of range; use a value {bound}")
-        return number
-
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        value = self.text(name)
-        if value is None:
-            return default
-        try:
-            number = float(value)
-        except ValueError:
-            raise ConfigError(name, f"{value!r} is not a number") from None
-        if not number >= minimum or number == float("inf"):
-            raise ConfigError(name, f"{value} is out of range; use a finite value of at least {minimum}")
-        return number

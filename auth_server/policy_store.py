@@ -1,24 +1,19 @@
 """Keeps the policy in force current with scopes.yml, without a restart.
 
-The file is polled (a stat every few seconds costs nothing and, unlike inotify,
-sees Kubernetes ConfigMap symlink swaps and edits on network filesystems) and can
-be reloaded on SIGHUP.  The new policy replaces the old one atomically; whatever
+The file is polled (see :mod:`auth_server.filewatch`) and can be reloaded on SIGHUP.  The new policy replaces the old one atomically; whatever
 the file says wins, so a file that turns broken denies everything rather than
 leaving a stale, possibly wider, policy in force.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 from pathlib import Path
 
+from .filewatch import Stamp, file_stamp, poll
 from .policy import Policy, load_policy
 
 logger = logging.getLogger("auth_server.policy")
-
-Stamp = tuple[int, int, int] | None
 
 
 class PolicyStore:
@@ -29,7 +24,7 @@ class PolicyStore:
         self.current: Policy = self.reload()
 
     def reload(self) -> Policy:
-        self._stamp = _stamp(self.path)
+        self._stamp = file_stamp(self.path)
         policy = load_policy(self.path)
         for error in policy.errors:
             logger.error(error)
@@ -44,20 +39,10 @@ class PolicyStore:
         return policy
 
     def reload_if_changed(self) -> bool:
-        if _stamp(self.path) == self._stamp:
+        if file_stamp(self.path) == self._stamp:
             return False
         self.reload()
         return True
 
     async def watch(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            self.reload_if_changed()
-
-
-def _stamp(path: Path) -> Stamp:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        await poll(interval, self.reload_if_changed)

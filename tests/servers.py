@@ -25,7 +25,13 @@ def free_port() -> int:
 class ServiceProcess:
     """``python -m <module> --host 127.0.0.1 --port <free>`` with a clean environment."""
 
-    def __init__(self, module: str, env: dict[str, str], log_path: Path, cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        log_path: Path,
+        args: tuple[str, ...] = ("--env-file", "/dev/null"),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -44,18 +50,18 @@ class ServiceProcess:
                 "/dev/null",
             ],
             env={**base, "PYTHONPATH": str(ROOT), **env},
-            cwd=cwd or ROOT,
+            cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
 
-    def wait_healthy(self, timeout: float = 20.0) -> None:
+    def wait_healthy(self, timeout: float = 20.0, path: str = "/health") -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service exited with {self.process.returncode}:\n{self.log_text()}")
             try:
-                if httpx2.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                if httpx2.get(f"{self.url}{path}", timeout=1.0).status_code < 500:
                     return
             except httpx2.HTTPError:
                 pass

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from auth_server.config import ConfigError, Settings
+from auth_server.config import Settings
+from auth_server.env import ConfigError
 from tests.servers import ROOT
 
 
@@ -129,7 +130,10 @@ def test_env_template_documents_every_variable_and_parses() -> None:
 
     template = dotenv_values(ROOT / ".env.template")
     read_by_code = set(
-        re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', (ROOT / "auth_server" / "config.py").read_text())
+        re.findall(
+            r'env\.\w+\(\s*"([A-Z_]+)"',
+            (ROOT / "auth_server" / "config.py").read_text() + (ROOT / "gateway" / "config.py").read_text(),
+        )
     )
     assert read_by_code, "the pattern no longer finds the variables config.py reads"
     assert read_by_code <= set(template), read_by_code - set(template)
