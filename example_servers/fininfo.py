@@ -20,7 +20,13 @@ def _price(ticker: str) -> float:
 def get_stock_aggregates(ticker: str) -> dict[str, float | str]:
     """Open, high, low and close of a ticker (made-up but stable numbers). Read-only."""
     close = _price(ticker)
-    return {"ticker": ticker.upper(), "open": close * 0.98, "high": close * 1.02, "low": close * 0.97, "close": close}
+    return {
+        "ticker": ticker.upper(),
+        "open": close * 0.98,
+        "high": close * 1.02,
+        "low": close * 0.97,
+        "close": close,
+    }
 
 
 @server.tool()

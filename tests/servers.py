@@ -38,17 +38,7 @@ class ServiceProcess:
         base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                module,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--env-file",
-                "/dev/null",
-            ],
+            [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(self.port), *args],
             env={**base, "PYTHONPATH": str(ROOT), **env},
             cwd=ROOT,
             stdout=self._log,

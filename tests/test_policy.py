@@ -28,7 +28,14 @@ def test_caller_scopes_union_claim_groups_and_client(policy: Policy) -> None:
     identity = who(
         groups=("finance", "unknown-group"), scopes=("openid", "x/y"), client_id="m2m4client5id6xyz"
     )
-    assert policy.scopes_for(identity) == {"openid", "x/y", "fin/read", "fin/execute", "fin-json/read", "time/only"}
+    assert policy.scopes_for(identity) == {
+        "openid",
+        "x/y",
+        "fin/read",
+        "fin/execute",
+        "fin-json/read",
+        "time/only",
+    }
 
 
 def test_tool_level_decisions(policy: Policy) -> None:

@@ -1,0 +1,374 @@
+"""The gateway end to end: real auth server, real MCP SDK servers and the official SDK client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+
+from auth_server.session import SessionCodec
+from tests.issuer import Issuer
+from tests.servers import ServiceProcess, free_port
+from tests.stack import SECRET, Stack, start_stack
+
+ACCEPT = "application/json, text/event-stream"
+
+
+@pytest.fixture(scope="module")
+def stack(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"), issuer)
+    yield running
+    running.stop()
+
+
+@asynccontextmanager
+async def connect(
+    stack: Stack, server: str, token: str, mode: str = "legacy", sse: bool = False
+) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if sse:
+        async with Client(
+            sse_client(f"{stack.gateway.url}/{server}/sse", headers=headers), mode="legacy"
+        ) as client:
+            yield client
+        return
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+        transport = streamable_http_client(f"{stack.gateway.url}/{server}/mcp", http_client=http)
+        async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
+            yield client
+
+
+def rpc(method: str, id: int | None = 1, **params: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if id is not None:
+        message["id"] = id
+    if params:
+        message["params"] = params
+    return message
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_agent_lists_and_calls_allowed_tools(stack: Stack, issuer: Issuer, mode: str) -> None:
+    async with connect(stack, "currenttime", issuer.user_access_token(), mode) as client:
+        tools = await client.list_tools()
+        assert [tool.name for tool in tools.tools] == ["current_time_by_timezone"]
+        result = await client.call_tool("current_time_by_timezone", {"timezone": "Europe/Paris"})
+        assert not result.is_error
+        assert "+01:00" in result.content[0].text or "+02:00" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_old_sse_transport_through_the_gateway(stack: Stack, issuer: Issuer) -> None:
+    async with connect(stack, "currenttime", issuer.user_access_token(), sse=True) as client:
+        tools = await client.list_tools()
+        assert [tool.name for tool in tools.tools] == ["current_time_by_timezone"]
+        result = await client.call_tool("current_time_by_timezone", {"timezone": "UTC"})
+        assert result.content[0].text.endswith("+00:00")  # type: ignore[union-attr]
+
+
+async def test_m2m_agent_with_scope_claim(stack: Stack, issuer: Issuer) -> None:
+    async with connect(
+        stack, "currenttime", issuer.m2m_token("mcp-servers-restricted/read"), "auto"
+    ) as client:
+        names = {tool.name for tool in (await client.list_tools()).tools}
+        assert names == {"current_time_by_timezone", "count_slowly", "whoami"}
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [("fininfo", ["get_stock_aggregates", "print_stock_data"]), ("fininfo-json", ["get_stock_aggregates"])],
+)
+async def test_tools_list_is_filtered_in_sse_and_json_mode(
+    stack: Stack, issuer: Issuer, server: str, expected: list[str]
+) -> None:
+    token = issuer.user_access_token("carol", ["finance"])
+    async with connect(stack, server, token) as client:
+        assert sorted(tool.name for tool in (await client.list_tools()).tools) == expected
+    admin = issuer.user_access_token("root", ["mcp-registry-admin"])
+    async with connect(stack, server, admin) as client:
+        assert len((await client.list_tools()).tools) == 4
+
+
+async def test_forbidden_tool_call_is_403_and_never_forwarded(stack: Stack, issuer: Issuer) -> None:
+    token = issuer.user_access_token("carol", ["finance"])
+    before = stack.services["fininfo"].log_text().count("POST /mcp")
+    async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+        response = await http.post(
+            "/fininfo/mcp",
+            json=rpc("tools/call", name="place_trade", arguments={"ticker": "X", "quantity": 1}),
+            headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
+        )
+    assert response.status_code == 403
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert response.json()["tool"] == "place_trade"
+    assert stack.services["fininfo"].log_text().count("POST /mcp") == before
+    async with connect(stack, "fininfo", token) as client:
+        with pytest.raises(Exception):  # noqa: B017 - the SDK surfaces the 403 as a transport error
+            await client.call_tool("place_trade", {"ticker": "X", "quantity": 1})
+
+
+async def test_unauthenticated_api_and_browser_callers(stack: Stack) -> None:
+    async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+        api = await http.post("/currenttime/mcp", json=rpc("tools/list"), headers={"Accept": ACCEPT})
+        assert api.status_code == 401
+        assert "resource_metadata=" in api.headers["www-authenticate"]
+        assert api.json()["error"] == "invalid_token"
+        browser = await http.get(
+            "/currenttime/mcp?x=1", headers={"Accept": "text/html,application/xhtml+xml"}
+        )
+        assert browser.status_code == 302
+        assert browser.headers["location"] == "/oauth2/login/cognito?next=%2Fcurrenttime%2Fmcp%3Fx%3D1"
+
+
+async def test_identity_headers_reach_upstream_and_credentials_do_not(stack: Stack, issuer: Issuer) -> None:
+    token = issuer.user_access_token("root", ["mcp-registry-admin"])
+    cookie = SessionCodec(SECRET, 600).issue("mallory", ("mcp-registry-admin",), None)
+    spoofed = {
+        "Authorization": f"Bearer {token}",
+        "Cookie": f"theme=dark; mcp_gateway_session={cookie}",
+        "X-User": "mallory",
+        "X_User": "mallory",
+        "x-scopes": "everything",
+        "X-Auth-Method": "none",
+        "X-Auth-Request-User": "mallory",
+        "X-Client-Id": "spoof",
+        "Connection": "keep-alive, X-Drop-Me",
+        "X-Drop-Me": "hop",
+    }
+    async with httpx2.AsyncClient(headers=spoofed, timeout=30) as http:
+        transport = streamable_http_client(f"{stack.gateway.url}/currenttime/mcp", http_client=http)
+        async with Client(transport, mode="legacy") as client:  # type: ignore[arg-type]
+            result = await client.call_tool("whoami", {})
+    seen = result.structured_content or json.loads(result.content[0].text)  # type: ignore[union-attr]
+    assert seen["x-user"] == "root"
+    assert seen["x-username"] == "root"
+    assert seen["x-auth-method"] == "jwt"
+    assert seen["x-server-name"] == "currenttime"
+    assert seen["x-tool-name"] == "whoami"
+    assert "admin/all" in seen["x-scopes"].split()
+    assert "authorization" not in seen
+    assert seen.get("cookie") == "theme=dark"
+    assert "x-auth-request-user" not in seen and "x_user" not in seen and "x-drop-me" not in seen
+    assert seen["x-client-id"] != "spoof"
+    assert seen["host"].startswith("127.0.0.1:")
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert token not in json.dumps(seen) and cookie not in json.dumps(seen)
+
+
+async def test_sse_events_arrive_as_they_are_sent(stack: Stack, issuer: Issuer) -> None:
+    headers = {
+        "Authorization": f"Bearer {issuer.user_access_token('root', ['mcp-registry-admin'])}",
+        "Accept": ACCEPT,
+    }
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers, timeout=30) as http:
+        init = await http.post(
+            "/currenttime/mcp",
+            json=rpc(
+                "initialize",
+                protocolVersion="2025-06-18",
+                capabilities={},
+                clientInfo={"name": "t", "version": "1"},
+            ),
+        )
+        assert init.status_code == 200
+        session = {"Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+        await http.post("/currenttime/mcp", json=rpc("notifications/initialized", id=None), headers=session)
+        call = rpc(
+            "tools/call",
+            id=2,
+            name="count_slowly",
+            arguments={"count": 4, "delay": 0.4},
+            _meta={"progressToken": 7},
+        )
+        arrivals: list[float] = []
+        started = time.monotonic()
+        async with http.stream("POST", "/currenttime/mcp", json=call, headers=session) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    arrivals.append(time.monotonic() - started)
+    assert len(arrivals) == 5, arrivals
+    assert arrivals[0] < arrivals[-1] - 1.0, f"events were buffered: {arrivals}"
+
+
+async def test_mcp_method_header_must_match_the_body(stack: Stack, issuer: Issuer) -> None:
+    headers = {"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT}
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers) as http:
+        body = rpc("tools/call", name="whoami", arguments={})
+        wrong_method = await http.post("/currenttime/mcp", json=body, headers={"Mcp-Method": "tools/list"})
+        assert wrong_method.status_code == 400
+        assert wrong_method.json()["id"] == 1
+        wrong_name = await http.post(
+            "/currenttime/mcp",
+            json=body,
+            headers={"Mcp-Method": "tools/call", "Mcp-Name": "current_time_by_timezone"},
+        )
+        assert wrong_name.status_code == 400
+
+
+async def test_oversized_body_is_413(stack: Stack, issuer: Issuer) -> None:
+    headers = {"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT}
+    body = rpc("tools/call", name="current_time_by_timezone", arguments={"pad": "x" * 70_000})
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers) as http:
+        response = await http.post("/currenttime/mcp", json=body)
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+
+
+def raw_request(url: str, target: str, token: str) -> int:
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps(rpc("tools/list")).encode()
+    request = (
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nAccept: {ACCEPT}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        status_line = sock.makefile("rb").readline()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/currenttime/../fininfo/mcp",
+        "/currenttime/%2e%2e/fininfo/mcp",
+        "/currenttime%2f..%2ffininfo/mcp",
+        "/currenttime/..%2ffininfo/mcp",
+        "//fininfo/mcp",
+        "/currenttime/./mcp",
+        "/currenttime%5c..%5cfininfo/mcp",
+        "/currenttime/%252e%252e/fininfo/mcp",
+    ],
+)
+def test_path_tricks_never_reach_another_server(stack: Stack, issuer: Issuer, target: str) -> None:
+    token = issuer.user_access_token()
+    before = stack.services["fininfo"].log_text().count("POST")
+    assert raw_request(stack.gateway.url, target, token) == 400
+    assert stack.services["fininfo"].log_text().count("POST") == before
+
+
+def test_unknown_server_is_404(stack: Stack, issuer: Issuer) -> None:
+    response = httpx2.post(
+        f"{stack.gateway.url}/nosuch/mcp",
+        json=rpc("tools/list"),
+        headers={"Authorization": f"Bearer {issuer.user_access_token()}"},
+    )
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+@pytest.fixture
+def hanging_upstream() -> Iterator[str]:
+    """A TCP server that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+async def wait_for_route(stack: Stack, server: str, token: str) -> httpx2.Response:
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+        deadline = time.monotonic() + 10
+        while True:
+            response = await http.post(
+                f"/{server}/mcp",
+                json=rpc("tools/list"),
+                headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
+            )
+            if response.status_code != 404 or time.monotonic() > deadline:
+                return response
+            await asyncio.sleep(0.05)
+
+
+async def test_route_reload_upstream_down_and_timeout(
+    stack: Stack, issuer: Issuer, hanging_upstream: str
+) -> None:
+    admin = issuer.user_access_token("root", ["mcp-registry-admin"])
+    original = stack.routes_file.read_text()
+    try:
+        stack.routes_file.write_text(
+            original
+            + f"  dead:\n    url: http://127.0.0.1:{free_port()}\n"
+            + f"  hang:\n    url: {hanging_upstream}\n    timeout: 0.5\n"
+        )
+        down = await wait_for_route(stack, "dead", admin)
+        assert down.status_code == 502
+        assert down.json()["error"]["data"]["error"] == "upstream_unavailable"
+        assert down.json()["id"] == 1
+        slow = await wait_for_route(stack, "hang", admin)
+        assert slow.status_code == 504
+        assert slow.json()["error"]["data"]["error"] == "upstream_timeout"
+
+        stack.routes_file.write_text("servers: [broken\n")
+        await asyncio.sleep(0.4)
+        kept = await wait_for_route(stack, "dead", admin)
+        assert kept.status_code == 502, "a broken route file keeps the last good routes"
+        async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+            ready = await http.get("/ready")
+        assert ready.status_code == 503 and "route file not applied" in ready.json()["problems"][0]
+    finally:
+        stack.routes_file.write_text(original)
+    restored = await wait_for_route(stack, "currenttime", admin)
+    assert restored.status_code == 400 and "session" in restored.text.lower(), "the upstream itself answered"
+
+
+async def test_auth_server_down_is_503_and_nothing_is_forwarded(
+    stack: Stack, issuer: Issuer, tmp_path: Path
+) -> None:
+    gateway = ServiceProcess(
+        "gateway",
+        {"AUTH_SERVER_URL": f"http://127.0.0.1:{free_port()}", "ROUTES_CONFIG": str(stack.routes_file)},
+        tmp_path / "gateway.log",
+    )
+    try:
+        gateway.wait_healthy()
+        before = stack.services["currenttime"].log_text().count("POST /mcp")
+        async with httpx2.AsyncClient(base_url=gateway.url) as http:
+            response = await http.post(
+                "/currenttime/mcp",
+                json=rpc("tools/call", name="current_time_by_timezone", arguments={}),
+                headers={"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT},
+            )
+            assert response.status_code == 503
+            assert response.json()["error"]["data"]["error"] == "auth_unavailable"
+            assert (await http.get("/ready")).status_code == 503
+        assert stack.services["currenttime"].log_text().count("POST /mcp") == before
+    finally:
+        gateway.stop()
+
+
+def test_health_and_ready(stack: Stack) -> None:
+    assert httpx2.get(f"{stack.gateway.url}/health").json() == {"status": "ok"}
+    ready = httpx2.get(f"{stack.gateway.url}/ready")
+    assert ready.status_code == 200, ready.text
+    assert set(ready.json()["servers"]) >= {"currenttime", "fininfo", "fininfo-json"}
