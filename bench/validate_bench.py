@@ -1,10 +1,9 @@
 """How long one /validate takes with a cached key: in-process parts, then the real server over HTTP.
 
-Run: ``.venv/bin/python bench/validate_bench.py [--requests N] [--concurrency C ...]``.
+Run: ``.venv/bin/python bench/validate_bench.py [--seconds S] [--concurrency C ...]``.
 It starts a test JWKS endpoint and a real auth server process on loopback and
 prints its figures; nothing here asserts a number.  The HTTP load comes from
-``wrk`` when it is installed (``apt-get install wrk``): a Python client on the same
-two cores measures mostly itself.
+``wrk`` when it is installed (``apt-get install wrk``), see :mod:`bench.load`.
 """
 
 from __future__ import annotations
@@ -12,10 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +27,7 @@ from auth_server.jwks import JwksCache  # noqa: E402
 from auth_server.mcp_request import parse_calls, parse_target  # noqa: E402
 from auth_server.policy import load_policy  # noqa: E402
 from auth_server.tokens import TokenVerifier  # noqa: E402
+from bench import load  # noqa: E402
 from tests.issuer import M2M_CLIENT, WEB_CLIENT, Issuer  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 
@@ -77,69 +74,8 @@ async def in_process(issuer: Issuer, rounds: int) -> None:
     print(f"  path + body parse + policy        {per_call_us(time.perf_counter() - started, rounds)}")
 
 
-async def over_http(url: str, token: str, requests: int, concurrency: int) -> None:
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "X-Original-URL": "/currenttime/mcp",
-        "X-Original-Method": "POST",
-    }
-    latencies: list[float] = []
-    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx2.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
-        for _ in range(50):
-            (await client.post("/validate", headers=headers, content=BODY)).raise_for_status()
-        remaining = requests
-
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                started = time.perf_counter()
-                response = await client.post("/validate", headers=headers, content=BODY)
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(response.text)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(
-        f"  concurrency {concurrency:3d}: {len(latencies) / elapsed:7.0f} req/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
-    )
-
-
-def wrk(url: str, token: str, concurrency: int, seconds: int, workdir: Path) -> None:
-    script = workdir / "validate.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(BODY.decode())}\n"
-        f'wrk.headers["Authorization"] = "Bearer {token}"\n'
-        'wrk.headers["X-Original-URL"] = "/currenttime/mcp"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{concurrency}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        str(script),
-        f"{url}/validate",
-    ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    p50, p99 = (re.search(rf"{p}%\s+([\d.]+\w+)", output).group(1) for p in (50, 99))  # type: ignore[union-attr]
-    errors = "non-2xx" if "Non-2xx" in output else "all 200"
-    print(f"  concurrency {concurrency:3d}: {rate:7.0f} req/s   p50 {p50:>8}   p99 {p99:>8}   ({errors})")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 8, 32])
     parser.add_argument("--seconds", type=int, default=5, help="duration of each wrk run")
@@ -157,14 +93,15 @@ async def main() -> None:
         server.wait_healthy()
         print("in process, per call:")
         await in_process(issuer, args.rounds)
-        token = issuer.user_access_token()
-        client = "wrk" if shutil.which("wrk") else "a Python httpx2 client"
-        print(f"POST /validate over loopback HTTP from {client} (client and server share the 2 cores):")
+        headers = {
+            "Authorization": f"Bearer {issuer.user_access_token()}",
+            "X-Original-URL": "/currenttime/mcp",
+            "Content-Type": "application/json",
+        }
+        print(f"POST /validate over loopback HTTP, load from {load.tool()} (sharing the 2 cores):")
         for concurrency in args.concurrency:
-            if shutil.which("wrk"):
-                wrk(server.url, token, concurrency, args.seconds, workdir)
-            else:
-                await over_http(server.url, token, args.requests, concurrency)
+            figures = load.run(f"{server.url}/validate", headers, BODY, concurrency, args.seconds)
+            print(figures.line(f"concurrency {concurrency}"))
     finally:
         server.stop()
         issuer.close()
