@@ -105,6 +105,7 @@ class Decider:
             "tools": tools,
             "allowed_tools": list(allowed_tools),
             "expires_at": identity.expires_at,
+            "policy_version": self._policies.version,
         }
         headers = {
             "X-User": identity.user,
@@ -114,6 +115,7 @@ class Decider:
             "X-Auth-Method": identity.auth_method,
             "X-Server-Name": target.server,
             "X-Tool-Name": ",".join(tools),
+            "X-Policy-Version": self._policies.version,
         }
         return Decision(
             200,

@@ -8,6 +8,7 @@ leaving a stale, possibly wider, policy in force.
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 from .filewatch import Stamp, file_stamp, poll
@@ -20,6 +21,7 @@ class PolicyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.generation = 0
+        self._boot = secrets.token_hex(4)
         self._stamp: Stamp = None
         self.current: Policy = self.reload()
 
@@ -37,6 +39,11 @@ class PolicyStore:
             extra={"path": str(self.path), "scopes": len(policy.rules), "generation": self.generation},
         )
         return policy
+
+    @property
+    def version(self) -> str:
+        """Names the policy in force, unique across restarts: callers that cache decisions flush on change."""
+        return f"{self._boot}.{self.generation}"
 
     def reload_if_changed(self) -> bool:
         if file_stamp(self.path) == self._stamp:

@@ -19,6 +19,7 @@ class GatewaySettings:
     auth_timeout_seconds: float
     max_body_bytes: int
     routes_reload_seconds: float
+    decision_cache_seconds: float
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -31,4 +32,5 @@ class GatewaySettings:
             auth_timeout_seconds=env.number("AUTH_TIMEOUT_SECONDS", 5.0, minimum=0.05),
             max_body_bytes=env.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
             routes_reload_seconds=env.number("ROUTES_RELOAD_SECONDS", 2.0, minimum=0.0),
+            decision_cache_seconds=env.number("DECISION_CACHE_SECONDS", 5.0, minimum=0.0),
         )

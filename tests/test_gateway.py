@@ -372,3 +372,40 @@ def test_health_and_ready(stack: Stack) -> None:
     ready = httpx2.get(f"{stack.gateway.url}/ready")
     assert ready.status_code == 200, ready.text
     assert set(ready.json()["servers"]) >= {"currenttime", "fininfo", "fininfo-json"}
+
+
+async def test_repeated_decisions_come_from_the_cache(stack: Stack, issuer: Issuer) -> None:
+    token = issuer.user_access_token("cached-user", ["mcp-registry-user"])
+    other = issuer.user_access_token("uncached-user", ["finance"])
+    headers = {
+        "Accept": ACCEPT,
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "current_time_by_timezone",
+    }
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+
+    def decisions_for(user: str) -> int:
+        return sum(
+            1
+            for entry in stack.auth.log_entries()
+            if entry.get("logger") == "auth_server.decision" and entry.get("user") == user
+        )
+
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers, timeout=30) as http:
+        for request_id in range(1, 6):
+            body = rpc("tools/call", id=request_id, name="current_time_by_timezone", arguments={}, _meta=meta)
+            response = await http.post(
+                "/currenttime/mcp", json=body, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["id"] == request_id
+        body = rpc("tools/call", id=9, name="current_time_by_timezone", arguments={}, _meta=meta)
+        refused = await http.post("/currenttime/mcp", json=body, headers={"Authorization": f"Bearer {other}"})
+        assert refused.status_code == 403, "a cached allow never answers for other credentials"
+    await asyncio.sleep(0.3)
+    assert decisions_for("cached-user") == 1
+    assert decisions_for("uncached-user") == 1

@@ -1,0 +1,75 @@
+"""Remembering allow decisions so a repeated call skips the round trip to the auth server.
+
+The key is every input of the decision: the credentials exactly as sent (Authorization
+and Cookie), the HTTP method, the server, and each JSON-RPC call's method and tool as
+the auth server's own parser reads them (the request id and arguments do not change a
+decision).  Only allows are cached; an entry lives at most ``ttl`` seconds and never
+past the identity's expiry, and the whole cache is dropped as soon as any answer from
+the auth server names a different policy version.  A policy edit therefore reaches a
+cached caller within ``ttl`` seconds at the latest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from auth_server.mcp_request import Call
+
+
+@dataclass(frozen=True, slots=True)
+class CachedDecision:
+    identity: dict[str, str]
+    allowed_tools: list[str]
+    expires: float
+
+
+class DecisionCache:
+    def __init__(self, ttl: float, max_entries: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self.ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[bytes, CachedDecision] = OrderedDict()
+        self._policy_version: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.ttl > 0
+
+    @staticmethod
+    def key(credentials: Sequence[str], http_method: str, server: str, calls: Sequence[Call]) -> bytes:
+        digest = hashlib.sha256()
+        for part in (*credentials, http_method, server):
+            digest.update(part.encode("utf-8", "surrogateescape") + b"\x00")
+        for call in calls:
+            digest.update(f"{call.method}\x01{call.tool}\x00".encode("utf-8", "surrogateescape"))
+        return digest.digest()
+
+    def get(self, key: bytes) -> CachedDecision | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= self._clock():
+            del self._entries[key]
+            return None
+        return entry
+
+    def put(
+        self, key: bytes, identity: dict[str, str], allowed_tools: list[str], identity_expires: float
+    ) -> None:
+        expires = min(self._clock() + self.ttl, identity_expires)
+        self._entries[key] = CachedDecision(identity, allowed_tools, expires)
+        self._entries.move_to_end(key)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def observe_policy(self, version: str) -> None:
+        if version != self._policy_version:
+            self._entries.clear()
+            self._policy_version = version
+
+    def __len__(self) -> int:
+        return len(self._entries)
