@@ -65,6 +65,13 @@ def start_stack(workdir: Path, issuer: Issuer, **gateway_env: str) -> Stack:
         lines = ["servers:"]
         for name, service in upstreams.items():
             lines += [f"  {name}:", f"    url: {service.url}", "    timeout: 10"]
+        lines += [
+            "  currenttime-short:",
+            f"    url: {upstreams['currenttime'].url}",
+            "    timeout: 1",
+            "    headers:",
+            "      X-Static-Tag: from-route",
+        ]
         stack.routes_file.write_text("\n".join(lines) + "\n")
         stack.start(
             "gateway",

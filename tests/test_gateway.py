@@ -409,3 +409,132 @@ async def test_repeated_decisions_come_from_the_cache(stack: Stack, issuer: Issu
     await asyncio.sleep(0.3)
     assert decisions_for("cached-user") == 1
     assert decisions_for("uncached-user") == 1
+
+
+async def test_long_streams_outlive_the_route_timeout_and_static_headers_arrive(
+    stack: Stack, issuer: Issuer
+) -> None:
+    token = issuer.user_access_token("root", ["mcp-registry-admin"])
+    async with connect(stack, "currenttime-short", token) as client:
+        progress: list[float] = []
+
+        async def on_progress(value: float, total: float | None, message: str | None) -> None:
+            progress.append(value)
+
+        started = time.monotonic()
+        result = await client.call_tool(
+            "count_slowly", {"count": 5, "delay": 0.4}, progress_callback=on_progress
+        )
+        assert time.monotonic() - started > 1.5, "the call outlasted the 1 s route timeout"
+        assert result.content[0].text == "counted to 5"  # type: ignore[union-attr]
+        assert progress == [1, 2, 3, 4, 5]
+        seen = (await client.call_tool("whoami", {})).structured_content
+    assert seen is not None and seen["x-static-tag"] == "from-route"
+
+
+class EndlessSse:
+    """A plain ASGI upstream that streams SSE until its client goes away, and says when that happened."""
+
+    def __init__(self) -> None:
+        self.disconnected = threading.Event()
+        self.port = free_port()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+
+        async def stream() -> None:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")],
+                }
+            )
+            for n in range(600):
+                await send(
+                    {"type": "http.response.body", "body": f"data: {n}\n\n".encode(), "more_body": True}
+                )
+                await asyncio.sleep(0.05)
+
+        streaming = asyncio.ensure_future(stream())
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected.set()
+        streaming.cancel()
+
+
+@pytest.fixture
+def endless_upstream() -> Iterator[EndlessSse]:
+    import uvicorn
+
+    app = EndlessSse()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=app.port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    yield app
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+async def test_client_disconnect_closes_the_upstream_stream(
+    stack: Stack, issuer: Issuer, endless_upstream: EndlessSse
+) -> None:
+    admin = issuer.user_access_token("root", ["mcp-registry-admin"])
+    original = stack.routes_file.read_text()
+    stack.routes_file.write_text(
+        original + f"  endless:\n    url: http://127.0.0.1:{endless_upstream.port}\n"
+    )
+    try:
+        async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+            deadline = time.monotonic() + 10
+            while True:
+                async with http.stream(
+                    "GET",
+                    "/endless/sse",
+                    headers={"Authorization": f"Bearer {admin}", "Accept": "text/event-stream"},
+                ) as response:
+                    if response.status_code == 404 and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                        continue
+                    assert response.status_code == 200
+                    received = 0
+                    async for line in response.aiter_lines():
+                        received += line.startswith("data:")
+                        if received == 3:
+                            break
+                break
+        assert await asyncio.to_thread(endless_upstream.disconnected.wait, 5), "upstream stream left open"
+    finally:
+        stack.routes_file.write_text(original)
+
+
+async def test_oauth_and_well_known_paths_go_to_the_auth_server(stack: Stack) -> None:
+    async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+        response = await http.get("/.well-known/not-yet-served")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}, "FastAPI's own 404: the auth server answered"
+
+
+def test_bad_route_file_stops_start_up_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.servers import ROOT
+
+    routes = tmp_path / "routes.yml"
+    routes.write_text("servers:\n  currenttime:\n    url: ftp://nowhere\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "--env-file", "/dev/null"],
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "ROUTES_CONFIG": str(routes)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("gateway: configuration error: ROUTES_CONFIG: ")
+    assert "servers.currenttime.url" in lines[0]
