@@ -53,6 +53,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 8, 32])
+    parser.add_argument(
+        "--decision-cache", default="5", help="DECISION_CACHE_SECONDS for the gateway (0: off)"
+    )
     args = parser.parse_args()
 
     issuer = Issuer()
@@ -74,14 +77,21 @@ def main() -> None:
         (workdir / "routes.yml").write_text(f"servers:\n  currenttime:\n    url: {upstream.url}\n")
         gateway = ServiceProcess(
             "gateway",
-            {"AUTH_SERVER_URL": auth.url, "ROUTES_CONFIG": str(workdir / "routes.yml")},
+            {
+                "AUTH_SERVER_URL": auth.url,
+                "ROUTES_CONFIG": str(workdir / "routes.yml"),
+                "DECISION_CACHE_SECONDS": args.decision_cache,
+            },
             workdir / "gateway.log",
         )
         services.append(gateway)
         gateway.wait_healthy()
 
         bearer = {**HEADERS, "Authorization": f"Bearer {issuer.user_access_token()}"}
-        print(f"MCP tools/call ({PROTOCOL}, JSON response), load from {load.tool()}, {args.seconds:g}s each:")
+        print(
+            f"MCP tools/call ({PROTOCOL}, JSON response), load from {load.tool()}, {args.seconds}s each, "
+            f"decision cache {args.decision_cache}s:"
+        )
         for concurrency in args.concurrency:
             direct = load.run(f"{upstream.url}/mcp", bearer, BODY, concurrency, args.seconds)
             through = load.run(f"{gateway.url}/currenttime/mcp", bearer, BODY, concurrency, args.seconds)
