@@ -77,3 +77,19 @@ class ServiceProcess:
             if line.startswith("{"):
                 entries.append(json.loads(line))
         return entries
+
+
+def start_up_error(module: str, env: dict[str, str]) -> str:
+    """Start ``module`` expecting a configuration error; the one line it printed."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--env-file", "/dev/null"],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from auth_server.config import Settings
 from auth_server.env import ConfigError
-from tests.servers import ROOT
+from tests.servers import ROOT, start_up_error
 
 
 def settings(**env: str) -> Settings:
@@ -108,19 +105,9 @@ def test_bad_settings_name_the_variable(env: dict[str, str], variable: str) -> N
 
 
 def test_start_up_stops_with_one_line_naming_the_variable() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "auth_server", "--env-file", "/dev/null"],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COGNITO_USER_POOL_ID": "us-east-1_Abc"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("auth_server: configuration error: ALLOWED_CLIENT_IDS:")
-    assert "COGNITO_CLIENT_ID" in lines[0]
+    line = start_up_error("auth_server", {"COGNITO_USER_POOL_ID": "us-east-1_Abc"})
+    assert line.startswith("auth_server: configuration error: ALLOWED_CLIENT_IDS:")
+    assert "COGNITO_CLIENT_ID" in line
 
 
 def test_env_template_documents_every_variable_and_parses() -> None:

@@ -20,7 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from auth_server.session import SessionCodec
 from tests.issuer import Issuer
-from tests.servers import ServiceProcess, free_port
+from tests.servers import ServiceProcess, free_port, start_up_error
 from tests.stack import SECRET, Stack, start_stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -519,22 +519,10 @@ async def test_oauth_and_well_known_paths_go_to_the_auth_server(stack: Stack) ->
 
 
 def test_bad_route_file_stops_start_up_in_one_line(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.servers import ROOT
-
     routes = tmp_path / "routes.yml"
     routes.write_text("servers:\n  currenttime:\n    url: ftp://nowhere\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "gateway", "--env-file", "/dev/null"],
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "ROUTES_CONFIG": str(routes)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("gateway: configuration error: ROUTES_CONFIG: ")
-    assert "servers.currenttime.url" in lines[0]
+    line = start_up_error("gateway", {"ROUTES_CONFIG": str(routes)})
+    assert line.startswith("gateway: configuration error: ROUTES_CONFIG: ")
+    assert "servers.currenttime.url" in line
+    line = start_up_error("gateway", {"ROUTES_CONFIG": str(tmp_path / "missing.yml")})
+    assert "file not found" in line

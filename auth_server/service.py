@@ -1,0 +1,49 @@
+"""Starting one of the project's services from the command line, the same way for each.
+
+Configuration is read (environment, then an optional .env) before anything else, and
+a :class:`ConfigError` ends start-up with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from dotenv import load_dotenv
+
+from . import logs
+from .env import ConfigError
+
+
+def run_service(name: str, default_port: int, build: Callable[[], Any], argv: list[str] | None = None) -> int:
+    """Parse ``--host/--port``, build the ASGI app with ``build`` and serve it with uvicorn."""
+    parser = argparse.ArgumentParser(prog=f"python -m {name}")
+    parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
+    parser.add_argument(
+        "--port", type=int, default=default_port, help=f"port to listen on (default {default_port})"
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--env-file", default=".env", help="read variables from this file if it exists")
+    args = parser.parse_args(argv)
+
+    load_dotenv(args.env_file, override=False)
+    logs.configure(args.log_level)
+    try:
+        app = build()
+    except ConfigError as exc:
+        print(f"{name}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
