@@ -319,12 +319,25 @@ class Gateway:
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
         )
         chunks = response.content.iter_any()
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
+        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        filtering = "tools/list" in facts.methods and not allows_every_tool(allowed_tools)
+        if (is_sse or filtering) and response.headers.get(
+            "content-encoding", "identity"
+        ).lower() != "identity":
+            await send_error(
+                send,
+                502,
+                "upstream_unreadable",
+                f"{route.name} compressed a response the gateway must read",
+                facts,
+            )
+            return
+        if is_sse:
             rewrite = rewriter(f"/{route.name}", route.url, allowed_tools)
             rewritten = (rewrite(event) async for event in events(chunks))
             await stream_until_disconnect(send, receive, response.status, headers, rewritten)
             return
-        if "tools/list" in facts.methods and not allows_every_tool(allowed_tools):
+        if filtering:
             try:
                 with anyio.fail_after(route.timeout):
                     content = await response.read()
@@ -347,6 +360,12 @@ class Gateway:
         except BodyTooLarge:
             await send_error(send, 413, "request_too_large", "request body is too large", None)
             return
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        try:
+            path = normalise_path(raw_path)
+        except BadRequest as exc:
+            await send_error(send, 400, "invalid_request", str(exc), None)
+            return
         headers = decode_headers(scope)
         outgoing = [(n, v) for n, v in headers if n not in ("host", "content-length", "connection")]
         outgoing += [
@@ -354,9 +373,9 @@ class Gateway:
             ("x-forwarded-proto", scope.get("scheme", "http")),
             ("x-forwarded-host", next((value for name, value in headers if name == "host"), "")),
         ]
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         query = scope.get("query_string", b"").decode("latin-1")
-        url = URL(self.settings.auth_server_url + raw_path + (f"?{query}" if query else ""), encoded=True)
+        target = quote(path, safe=_URL_SAFE) + (f"?{query}" if query else "")
+        url = URL(self.settings.auth_server_url + target, encoded=True)
         try:
             async with self._auth.request(
                 scope["method"], url, headers=outgoing, data=body or None, allow_redirects=False

@@ -24,6 +24,7 @@ logger = logging.getLogger("gateway.routes")
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~-]*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 ROUTE_KEYS = frozenset({"url", "timeout", "connect_timeout", "headers"})
+RESERVED_NAMES = frozenset({"oauth2", "health", "ready"})
 RESERVED_HEADERS = frozenset(
     {"host", "authorization", "cookie", "content-length", "transfer-encoding", "connection"}
 )
@@ -67,6 +68,8 @@ def _route(path: Path, name: str, spec: Any) -> Route:
     where = f"{path}: servers.{name}"
     if not _SERVER_NAME.match(name):
         raise RoutesError(f"{where}: a server name may hold letters, digits and . _ ~ - only")
+    if name in RESERVED_NAMES:
+        raise RoutesError(f"{where}: /{name} is the gateway's own path; choose another name")
     if not isinstance(spec, dict):
         raise RoutesError(f"{where}: expected a mapping with at least 'url'")
     unknown = set(spec) - ROUTE_KEYS

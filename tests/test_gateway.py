@@ -516,6 +516,46 @@ async def test_oauth_and_well_known_paths_go_to_the_auth_server(stack: Stack) ->
         response = await http.get("/.well-known/not-yet-served")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}, "FastAPI's own 404: the auth server answered"
+    host, port = stack.gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /oauth2/../validate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert sock.makefile("rb").readline().split()[1] == b"400"
+
+
+class Compressing:
+    """A plain ASGI upstream that gzips whatever it answers."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        import gzip
+
+        body = gzip.compress(b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}]}}')
+        headers = [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+async def test_compressed_tool_lists_are_refused_not_leaked(stack: Stack, issuer: Issuer) -> None:
+    import uvicorn
+
+    app = Compressing()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=app.port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    original = stack.routes_file.read_text()
+    stack.routes_file.write_text(original + f"  compressing:\n    url: http://127.0.0.1:{app.port}\n")
+    try:
+        response = await wait_for_route(stack, "compressing", issuer.user_access_token("carol", ["finance"]))
+        assert response.status_code == 502
+        assert "secret_tool" not in response.text
+    finally:
+        stack.routes_file.write_text(original)
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def test_bad_route_file_stops_start_up_in_one_line(tmp_path: Path) -> None:

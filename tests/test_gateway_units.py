@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from auth_server.mcp_request import Call
 from gateway.decision_cache import DecisionCache
 from gateway.headers import downstream_response_headers, upstream_request_headers
+from gateway.routes import RoutesError, load_routes
 from gateway.sse import events, rewriter
 from gateway.tool_filter import filter_json
 
@@ -146,3 +150,37 @@ def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:
     assert cache.get(key) is not None
     cache.observe_policy("v2")
     assert cache.get(key) is None and len(cache) == 0
+
+
+def test_route_file_validation(tmp_path: Path) -> None:
+    cases = {
+        "servers: []\n": "expected a top-level 'servers:' mapping",
+        "servers: {}\nextra: 1\n": "unknown top-level key",
+        "servers:\n  a b:\n    url: http://x\n": "a server name may hold",
+        "servers:\n  oauth2:\n    url: http://x\n": "is the gateway's own path",
+        "servers:\n  s:\n    url: http://x?q=1\n": "servers.s.url",
+        "servers:\n  s:\n    url: http://x\n    timeout: 0\n": "servers.s.timeout",
+        "servers:\n  s:\n    url: http://x\n    timout: 5\n": "unknown key(s) ['timout']",
+        "servers:\n  s:\n    url: http://x\n    headers: {Authorization: x}\n": "set by the gateway",
+        "servers:\n  s:\n    url: http://x\n    headers: {X-User-Id: x}\n": "set by the gateway",
+        "servers:\n  s:\n    url: http://x\n    headers: {'Bad Name': x}\n": "not a valid header name",
+        "servers: [\n": "YAML syntax error",
+    }
+    for text, problem in cases.items():
+        path = tmp_path / "routes.yml"
+        path.write_text(text)
+        with pytest.raises(RoutesError) as caught:
+            load_routes(path)
+        assert str(caught.value).startswith(str(path)), caught.value
+        assert problem in str(caught.value), (text, caught.value)
+    path = tmp_path / "routes.yml"
+    path.write_text(
+        "servers:\n  s:\n    url: http://x:1/base/\n    timeout: 2.5\n    headers: {X-Api-Key: 7}\n"
+    )
+    route = load_routes(path)["s"]
+    assert (route.url, route.timeout, route.connect_timeout, dict(route.headers)) == (
+        "http://x:1/base",
+        2.5,
+        5.0,
+        {"X-Api-Key": "7"},
+    )
