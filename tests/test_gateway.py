@@ -342,24 +342,28 @@ async def test_route_reload_upstream_down_and_timeout(
     assert restored.status_code == 400 and "session" in restored.text.lower(), "the upstream itself answered"
 
 
-async def test_auth_server_down_is_503_and_nothing_is_forwarded(
-    stack: Stack, issuer: Issuer, tmp_path: Path
+@pytest.mark.parametrize("failure", ["down", "slow"])
+async def test_auth_server_down_or_slow_is_503_and_nothing_is_forwarded(
+    stack: Stack, issuer: Issuer, tmp_path: Path, hanging_upstream: str, failure: str
 ) -> None:
+    auth_url = f"http://127.0.0.1:{free_port()}" if failure == "down" else hanging_upstream
     gateway = ServiceProcess(
         "gateway",
-        {"AUTH_SERVER_URL": f"http://127.0.0.1:{free_port()}", "ROUTES_CONFIG": str(stack.routes_file)},
+        {"AUTH_SERVER_URL": auth_url, "ROUTES_CONFIG": str(stack.routes_file), "AUTH_TIMEOUT_SECONDS": "0.5"},
         tmp_path / "gateway.log",
     )
     try:
         gateway.wait_healthy()
         before = stack.services["currenttime"].log_text().count("POST /mcp")
-        async with httpx2.AsyncClient(base_url=gateway.url) as http:
+        async with httpx2.AsyncClient(base_url=gateway.url, timeout=30) as http:
+            started = time.monotonic()
             response = await http.post(
                 "/currenttime/mcp",
                 json=rpc("tools/call", name="current_time_by_timezone", arguments={}),
                 headers={"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT},
             )
             assert response.status_code == 503
+            assert time.monotonic() - started < 5
             assert response.json()["error"]["data"]["error"] == "auth_unavailable"
             assert (await http.get("/ready")).status_code == 503
         assert stack.services["currenttime"].log_text().count("POST /mcp") == before
