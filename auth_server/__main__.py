@@ -11,7 +11,7 @@ from .config import Settings
 from .service import run_service
 
 
-def build() -> FastAPI:
+def build(port: int) -> FastAPI:
     return create_app(Settings.from_env())
 
 

@@ -18,8 +18,10 @@ from . import logs
 from .env import ConfigError
 
 
-def run_service(name: str, default_port: int, build: Callable[[], Any], argv: list[str] | None = None) -> int:
-    """Parse ``--host/--port``, build the ASGI app with ``build`` and serve it with uvicorn."""
+def run_service(
+    name: str, default_port: int, build: Callable[[int], Any], argv: list[str] | None = None
+) -> int:
+    """Parse ``--host/--port``, build the ASGI app with ``build(port)`` and serve it with uvicorn."""
     parser = argparse.ArgumentParser(prog=f"python -m {name}")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
     parser.add_argument(
@@ -32,7 +34,7 @@ def run_service(name: str, default_port: int, build: Callable[[], Any], argv: li
     load_dotenv(args.env_file, override=False)
     logs.configure(args.log_level)
     try:
-        app = build()
+        app = build(args.port)
     except ConfigError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from .proxy import Gateway
 from .routes import RoutesError, RouteStore
 
 
-def build() -> Gateway:
+def build(port: int) -> Gateway:
     settings = GatewaySettings.from_env()
     try:
         routes = RouteStore(settings.routes_config)
