@@ -16,9 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from .config import Settings
-from .decision import Decider, Decision, ValidateRequest, bad_request
+from .decision import Decider, Decision, ValidateRequest, bad_request, session_cookie_values
+from .identity import AuthenticationError, Identity
 from .jwks import JwksCache
+from .login import login_app
 from .mcp_request import BadRequest
+from .pages import ReachableServer, home_page
 from .policy_store import PolicyStore
 from .session import SessionCodec
 from .tokens import TokenVerifier
@@ -108,6 +111,34 @@ def create_app(settings: Settings) -> FastAPI:
             )
         _log_decision(decision, time.perf_counter() - started)
         return JSONResponse(decision.body, status_code=decision.status, headers=decision.headers)
+
+    app.mount("/oauth2", login_app(settings, sessions))
+
+    @app.get("/", include_in_schema=False)
+    async def home(request: Request) -> Response:
+        """The gateway's front page; the gateway names its routes in ``X-Gateway-Servers``."""
+        identity: Identity | None = None
+        cookies = session_cookie_values(request.headers.getlist("cookie"), settings.session_cookie_name)
+        if len(cookies) == 1:
+            try:
+                identity = sessions.read(cookies[0]).identity()
+            except AuthenticationError:
+                identity = None
+        if identity is None:
+            return home_page(None, frozenset(), [])
+        policy = policies.current
+        scopes = policy.scopes_for(identity)
+        names = sorted(
+            {name.strip() for name in request.headers.get("x-gateway-servers", "").split(",")} - {""}
+        )
+        servers = [
+            ReachableServer(
+                name, f"{settings.gateway_external_url}/{name}/mcp", policy.allowed_tools(scopes, name)
+            )
+            for name in names
+            if policy.allows(scopes, name, None, None)
+        ]
+        return home_page(identity, scopes, servers)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

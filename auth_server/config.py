@@ -31,6 +31,7 @@ class Settings:
     client_id: str | None
     client_secret: str | None
     cognito_domain: str | None
+    token_url: str | None
     issuer: str
     jwks_url: str
     allowed_client_ids: frozenset[str]
@@ -116,12 +117,14 @@ class Settings:
         if not _COOKIE_NAME.match(cookie_name):
             raise ConfigError("SESSION_COOKIE_NAME", f"{cookie_name!r} is not a valid cookie name")
 
+        domain = _cognito_domain(env.text("COGNITO_DOMAIN"), region)
         return cls(
             aws_region=region,
             user_pool_id=pool_id,
             client_id=client_id,
             client_secret=env.text("COGNITO_CLIENT_SECRET"),
-            cognito_domain=_cognito_domain(env.text("COGNITO_DOMAIN"), region),
+            cognito_domain=domain,
+            token_url=env.url("COGNITO_TOKEN_URL") or (f"{domain}/oauth2/token" if domain else None),
             issuer=issuer,
             jwks_url=jwks_url,
             allowed_client_ids=frozenset(allowed),

@@ -44,6 +44,17 @@ Headers = list[tuple[str, str]]
 _URL_SAFE = "/:@!$&'()*+,;=-._~"
 _AUTH_FORWARDED = frozenset({"authorization", "cookie", "accept", "content-type", "user-agent"})
 _DECISION_STATUSES = frozenset({200, 400, 401, 403, 413})
+_NOT_PASSED_TO_AUTH = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "x-gateway-servers",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+    }
+)
 JSONRPC_SERVER_ERROR = -32000
 
 
@@ -118,7 +129,7 @@ class Gateway:
             await send_json(send, 200, {"status": "ok"})
         elif path == "/ready":
             await self._ready(send)
-        elif path.startswith(("/oauth2/", "/.well-known/")):
+        elif path == "/" or path.startswith(("/oauth2/", "/.well-known/")):
             await self._to_auth_server(scope, receive, send)
         else:
             await self._mcp(scope, receive, send)
@@ -353,7 +364,10 @@ class Gateway:
         await stream_until_disconnect(send, receive, response.status, headers, chunks)
 
     async def _to_auth_server(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """``/oauth2/*`` and ``/.well-known/*`` belong to the auth server; passed through as they are."""
+        """``/``, ``/oauth2/*`` and ``/.well-known/*`` belong to the auth server; passed through as they are.
+
+        The home page lists the caller's servers, so it is told the gateway's route names.
+        """
         assert self._auth is not None
         try:
             body = await read_body(receive, scope, self.settings.max_body_bytes)
@@ -367,8 +381,9 @@ class Gateway:
             await send_error(send, 400, "invalid_request", str(exc), None)
             return
         headers = decode_headers(scope)
-        outgoing = [(n, v) for n, v in headers if n not in ("host", "content-length", "connection")]
+        outgoing = [(n, v) for n, v in headers if n not in _NOT_PASSED_TO_AUTH]
         outgoing += [
+            ("x-gateway-servers", ",".join(sorted(self.routes.routes))),
             ("x-forwarded-for", (scope.get("client") or ("", 0))[0]),
             ("x-forwarded-proto", scope.get("scheme", "http")),
             ("x-forwarded-host", next((value for name, value in headers if name == "host"), "")),
