@@ -1,0 +1,1 @@
+"""The whole stack as local processes: local IdP, auth server, gateway and example MCP servers."""
