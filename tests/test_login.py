@@ -1,0 +1,288 @@
+"""Browser login over HTTP against the real stack (local IdP, auth server, gateway): the protocol, not the browser."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx2
+import pytest
+
+from auth_server.redirects import safe_next
+from devstack.stack import LocalStack, Ports, start_local_stack
+from tests.servers import ServiceProcess
+
+ACCEPT = "application/json, text/event-stream"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    running = start_local_stack(
+        tmp_path_factory.mktemp("login"), Ports.free(), secret_key="login-test-" + "k" * 32
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def browser(stack: LocalStack) -> Iterator[httpx2.Client]:
+    """An HTTP client that keeps cookies like a browser, following nothing on its own."""
+    with httpx2.Client(follow_redirects=False, timeout=15) as client:
+        yield client
+
+
+def start_login(browser: httpx2.Client, stack: LocalStack, next_path: str = "/") -> httpx2.Response:
+    response = browser.get(f"{stack.gateway_url}/oauth2/login/cognito", params={"next": next_path})
+    assert response.status_code == 302, response.text
+    return response
+
+
+def sign_in(browser: httpx2.Client, authorize_url: str, username: str, password: str) -> str:
+    """Fill the IdP's form (unless its session skips it); the callback URL it sends the browser back to."""
+    form = browser.get(authorize_url)
+    if form.status_code == 302:
+        return form.headers["location"]
+    assert form.status_code == 200, form.text
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text))
+    fields = {name: value.replace("&amp;", "&") for name, value in fields.items()}
+    response = browser.post(
+        f"{urlsplit(authorize_url).scheme}://{urlsplit(authorize_url).netloc}/login",
+        data={**fields, "username": username, "password": password},
+    )
+    assert response.status_code == 302, response.text
+    return response.headers["location"]
+
+
+def log_in(
+    browser: httpx2.Client, stack: LocalStack, username: str, password: str, next_path: str = "/"
+) -> httpx2.Response:
+    callback = sign_in(
+        browser, start_login(browser, stack, next_path).headers["location"], username, password
+    )
+    return browser.get(callback)
+
+
+def test_login_uses_pkce_state_and_nonce(browser: httpx2.Client, stack: LocalStack) -> None:
+    location = start_login(browser, stack).headers["location"]
+    assert location.startswith(f"{stack.idp_url}/oauth2/authorize?")
+    query = parse_qs(urlsplit(location).query)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert query["state"][0] and query["nonce"][0]
+    assert query["redirect_uri"] == [f"{stack.gateway_url}/oauth2/callback/cognito"]
+    assert query["scope"] == ["openid email profile"]
+
+
+def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack: LocalStack) -> None:
+    landed = log_in(browser, stack, "alice", "alice-password", next_path="/?tab=servers")
+    assert landed.status_code == 303 and landed.headers["location"] == "/?tab=servers"
+    session_cookie = next(
+        value for value in landed.headers.get_list("set-cookie") if value.startswith("mcp_gateway_session=")
+    )
+    attributes = {part.strip().split("=")[0].lower() for part in session_cookie.split(";")[1:]}
+    assert {"httponly", "path", "max-age", "samesite"} <= attributes and "secure" not in attributes
+    assert (
+        "Max-Age=28800" in session_cookie and "SameSite=lax" in session_cookie and "Path=/" in session_cookie
+    )
+
+    home = browser.get(f"{stack.gateway_url}/")
+    assert home.status_code == 200
+    assert '<strong id="user">alice</strong>' in home.text and "mcp-registry-user" in home.text
+    assert f"{stack.gateway_url}/currenttime/mcp" in home.text and "current_time_by_timezone" in home.text
+    assert "place_trade" not in home.text
+
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "get_stock_aggregates", "arguments": {"ticker": "ACME"}},
+    }
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    call["params"]["_meta"] = meta  # type: ignore[index]
+    headers = {
+        "Accept": ACCEPT,
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": "get_stock_aggregates",
+    }
+    answer = browser.post(f"{stack.gateway_url}/fininfo/mcp", json=call, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert "ACME" in answer.text
+
+    out = browser.get(f"{stack.gateway_url}/oauth2/logout/cognito")
+    assert out.status_code == 303
+    assert out.headers["location"] == f"{stack.idp_url}/logout?" + urlencode(
+        {"client_id": "mcp-gateway-web", "logout_uri": f"{stack.gateway_url}/"}
+    )
+    assert any(
+        value.startswith('mcp_gateway_session=""') or "Max-Age=0" in value
+        for value in out.headers.get_list("set-cookie")
+    )
+    back = browser.get(out.headers["location"])
+    assert back.status_code == 302 and back.headers["location"] == f"{stack.gateway_url}/"
+    assert "mcp_gateway_session" not in browser.cookies
+    refused = browser.post(f"{stack.gateway_url}/fininfo/mcp", json=call, headers=headers)
+    assert refused.status_code == 401
+    assert 'id="login"' in browser.get(f"{stack.gateway_url}/").text
+    assert browser.get(start_login(browser, stack).headers["location"]).status_code == 200, (
+        "the IdP asks again"
+    )
+
+
+def test_browser_without_session_is_sent_to_login(browser: httpx2.Client, stack: LocalStack) -> None:
+    response = browser.get(f"{stack.gateway_url}/currenttime/mcp", headers={"Accept": "text/html"})
+    assert response.status_code == 302
+    assert response.headers["location"] == "/oauth2/login/cognito?next=%2Fcurrenttime%2Fmcp"
+
+
+def test_starting_a_login_clears_the_session(browser: httpx2.Client, stack: LocalStack) -> None:
+    log_in(browser, stack, "admin", "admin-password")
+    assert "mcp_gateway_session" in browser.cookies
+    restart = start_login(browser, stack)
+    assert any(
+        value.startswith("mcp_gateway_session=") and "Max-Age=0" in value
+        for value in restart.headers.get_list("set-cookie")
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.com",
+        "/\\evil.com",
+        "/\t/evil.com",
+        "https://evil.com",
+        "javascript:alert(1)",
+        "/%2F%2Fevil.com",
+        "/%5Cevil.com",
+        "%2F%2Fevil.com",
+        "/%252F%252Fevil.com",
+        "/%09/evil.com",
+        "\\\\evil.com",
+        " /x",
+        "/x\r\nLocation: //evil.com",
+        "",
+    ],
+)
+def test_next_is_followed_only_to_local_paths(target: str) -> None:
+    assert safe_next(target) == "/"
+
+
+@pytest.mark.parametrize("target", ["/", "/currenttime/mcp", "/?a=1&b=%2F", "/caf%C3%A9"])
+def test_local_next_is_kept(target: str) -> None:
+    assert safe_next(target) == target
+
+
+def test_open_redirect_is_refused_end_to_end(browser: httpx2.Client, stack: LocalStack) -> None:
+    landed = log_in(browser, stack, "alice", "alice-password", next_path="//evil.com/steal")
+    assert landed.status_code == 303 and landed.headers["location"] == "/"
+
+
+def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack: LocalStack) -> None:
+    callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    forged = browser.get(
+        f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": "forged"}
+    )
+    assert forged.status_code == 400 and "mismatching_state" in forged.text
+    assert "does not belong to a login started in this browser" in forged.text
+    assert not any(
+        v.startswith("mcp_gateway_session=") and "Max-Age=0" not in v
+        for v in forged.headers.get_list("set-cookie")
+    )
+    missing = browser.get(f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code})
+    assert missing.status_code == 400 and "mismatching_state" in missing.text
+
+    callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
+    assert browser.get(callback).status_code == 303
+    replay = browser.get(callback)
+    assert replay.status_code == 400 and "mismatching_state" in replay.text
+
+    with httpx2.Client(follow_redirects=False) as stranger:
+        other = stranger.get(callback)
+    assert other.status_code == 400 and "mismatching_state" in other.text
+
+
+def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, stack: LocalStack) -> None:
+    location = start_login(browser, stack).headers["location"]
+    state = parse_qs(urlsplit(location).query)["state"][0]
+    denied = browser.get(
+        f"{stack.gateway_url}/oauth2/callback/cognito", params={"error": "invalid_scope", "state": state}
+    )
+    assert (
+        denied.status_code == 400
+        and "invalid_scope" in denied.text
+        and "OpenID Connect scopes" in denied.text
+    )
+
+    callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
+    query = parse_qs(urlsplit(callback).query)
+    tampered = browser.get(
+        f"{stack.gateway_url}/oauth2/callback/cognito",
+        params={"code": "not-a-code", "state": query["state"][0]},
+    )
+    assert (
+        tampered.status_code == 400
+        and "invalid_grant" in tampered.text
+        and "Start the login again" in tampered.text
+    )
+    assert "mcp_gateway_session" not in browser.cookies
+
+
+def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, stack: LocalStack) -> None:
+    location = start_login(browser, stack).headers["location"]
+    wrong = location.replace("%2Foauth2%2Fcallback%2Fcognito", "%2Fother")
+    page = browser.get(wrong)
+    assert page.status_code == 400 and "redirect_mismatch" in page.text
+
+
+def test_secure_cookie_flags_by_default(stack: LocalStack, tmp_path: Path) -> None:
+    """A second auth server with SESSION_COOKIE_SECURE left at its default (true)."""
+    idp = stack.idp
+    issuer = f"{stack.idp_url}/{idp['pool_id']}"
+    service = ServiceProcess(
+        "auth_server",
+        {
+            "COGNITO_ISSUER": issuer,
+            "COGNITO_JWKS_URL": f"{issuer}/.well-known/jwks.json",
+            "COGNITO_DOMAIN": stack.idp_url,
+            "COGNITO_CLIENT_ID": "mcp-gateway-web",
+            "SECRET_KEY": "secure-test-" + "k" * 32,
+            "GATEWAY_EXTERNAL_URL": stack.gateway_url,
+        },
+        tmp_path / "auth.log",
+    )
+    try:
+        service.wait_healthy()
+        with httpx2.Client(follow_redirects=False, timeout=15) as client:
+            started = client.get(f"{service.url}/oauth2/login/cognito")
+            login_cookie = next(
+                v for v in started.headers.get_list("set-cookie") if v.startswith("mcp_gateway_login=")
+            )
+            assert "secure" in login_cookie.lower() and "path=/oauth2/" in login_cookie.lower()
+            callback = sign_in(client, started.headers["location"], "alice", "alice-password")
+            cookie_value = login_cookie.split(";")[0]
+            done = client.get(
+                service.url + "/oauth2/callback/cognito?" + urlsplit(callback).query,
+                headers={"Cookie": cookie_value},
+            )
+            assert done.status_code == 303, done.text
+            session = next(
+                v for v in done.headers.get_list("set-cookie") if v.startswith("mcp_gateway_session=")
+            )
+            assert "; secure" in session.lower() and "httponly" in session.lower()
+    finally:
+        service.stop()
+
+
+def test_home_page_lists_only_reachable_servers(stack: LocalStack) -> None:
+    with httpx2.Client(follow_redirects=False, timeout=15) as admin:
+        log_in(admin, stack, "admin", "admin-password")
+        home = admin.get(f"{stack.gateway_url}/").text
+    assert "all tools" in home and f"{stack.gateway_url}/fininfo/mcp" in home
+    spoofed = httpx2.get(f"{stack.gateway_url}/", headers={"X-Gateway-Servers": "secret-server"})
+    assert "secret-server" not in spoofed.text
