@@ -73,7 +73,7 @@ def main() -> None:
         )
         services += [auth, upstream]
         auth.wait_healthy()
-        upstream.wait_healthy(path="/mcp")
+        upstream.wait_healthy(path="/health")
         (workdir / "routes.yml").write_text(f"servers:\n  currenttime:\n    url: {upstream.url}\n")
         gateway = ServiceProcess(
             "gateway",

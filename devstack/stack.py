@@ -106,7 +106,7 @@ def start_local_stack(
             "auth_server", "auth_server", auth_env, ports.auth, ("--env-file", "/dev/null"), "/health"
         )
         for name, module in EXAMPLES.items():
-            stack._start(name, module, {}, ports.examples[name], (), "/mcp")
+            stack._start(name, module, {}, ports.examples[name], (), "/health")
         routes = "servers:\n" + "".join(
             f"  {name}:\n    url: http://127.0.0.1:{port}\n" for name, port in ports.examples.items()
         )

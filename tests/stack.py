@@ -56,10 +56,10 @@ def start_stack(workdir: Path, issuer: Issuer, **gateway_env: str) -> Stack:
             "/health",
         )
         upstreams = {
-            "currenttime": stack.start("currenttime", "example_servers.currenttime", {}, (), "/mcp"),
-            "fininfo": stack.start("fininfo", "example_servers.fininfo", {}, (), "/mcp"),
+            "currenttime": stack.start("currenttime", "example_servers.currenttime", {}, (), "/health"),
+            "fininfo": stack.start("fininfo", "example_servers.fininfo", {}, (), "/health"),
             "fininfo-json": stack.start(
-                "fininfo-json", "example_servers.fininfo", {}, ("--json-response",), "/mcp"
+                "fininfo-json", "example_servers.fininfo", {}, ("--json-response",), "/health"
             ),
         }
         lines = ["servers:"]

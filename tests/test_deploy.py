@@ -1,0 +1,161 @@
+"""docker-compose.yml and the Dockerfile, checked against what the code actually runs and reads.
+
+There is no Docker engine here, so the files are parsed; every command, port, health
+check and environment variable is tied back to the modules that will receive it, and
+the health-check URLs are fetched from the same services running as local processes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+import tomllib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx2
+import pytest
+import yaml
+from dotenv import dotenv_values
+
+from devstack.stack import LocalStack, Ports, start_local_stack
+from tests.servers import ROOT
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+READERS = {
+    "auth_server": ["auth_server/config.py"],
+    "gateway": ["gateway/config.py"],
+    "local_idp": ["local_idp/__main__.py"],
+    "example_servers.currenttime": [],
+    "example_servers.fininfo": [],
+}
+
+
+def variables_read_by(module: str) -> set[str]:
+    names: set[str] = set()
+    for path in READERS[module]:
+        names |= set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', (ROOT / path).read_text()))
+    return names
+
+
+def command_of(service: dict[str, Any]) -> tuple[str, int]:
+    command = service["command"]
+    assert command[:2] == ["python", "-m"] and command[3:6] == ["--host", "0.0.0.0", "--port"], command
+    return command[2], int(command[6])
+
+
+def test_every_service_runs_a_real_module_on_its_declared_port() -> None:
+    assert set(SERVICES) == {"idp", "auth-server", "currenttime", "fininfo", "gateway"}
+    for name, service in SERVICES.items():
+        module, port = command_of(service)
+        assert module in READERS, (name, module)
+        spec = importlib.util.find_spec(module)
+        assert spec is not None, module
+        if spec.submodule_search_locations is not None:
+            assert importlib.util.find_spec(f"{module}.__main__") is not None, (
+                f"python -m {module} has no __main__"
+            )
+        for mapping in service.get("ports", []):
+            _, container = mapping.split(":")
+            assert int(container) == port, (name, mapping)
+        check = service["healthcheck"]["test"]
+        assert check[0] == "CMD" and check[1:3] == ["python", "-c"], check
+        url = re.search(r"'(http://127\.0\.0\.1:(\d+)(/[^']*))'", check[3])
+        assert url is not None and int(url.group(2)) == port, (name, check)
+        assert service["image"] == "mcp-auth-gateway:latest" and service["build"] == "."
+
+
+def test_environment_names_are_what_each_service_reads() -> None:
+    for name, service in SERVICES.items():
+        module, _ = command_of(service)
+        given = set(service.get("environment", {}))
+        for entry in service.get("env_file", []):
+            path = ROOT / entry["path"]
+            if entry.get("required", True):
+                assert path.exists(), path
+                given |= set(dotenv_values(path))
+        unknown = given - variables_read_by(module)
+        assert not unknown, f"{name} is given {sorted(unknown)}, which {module} never reads"
+
+
+def test_local_idp_wiring_matches_the_idp_and_the_template_overrides_it() -> None:
+    local = dotenv_values(ROOT / "deploy" / "local-idp.env")
+    dev = yaml.safe_load((ROOT / "local_idp" / "dev.yml").read_text())
+    idp_public = SERVICES["idp"]["environment"]["IDP_PUBLIC_URL"]
+    assert local["COGNITO_ISSUER"] == f"{idp_public}/{dev['pool_id']}"
+    assert local["COGNITO_JWKS_URL"] == f"http://idp:9000/{dev['pool_id']}/.well-known/jwks.json"
+    assert local["COGNITO_TOKEN_URL"] == "http://idp:9000/oauth2/token"
+    assert local["COGNITO_DOMAIN"] == idp_public
+    assert set(local["ALLOWED_CLIENT_IDS"].split(",")) == set(dev["clients"])
+    assert local["COGNITO_CLIENT_ID"] in dev["clients"]
+    assert (
+        "http://localhost:8080/oauth2/callback/cognito"
+        in dev["clients"][local["COGNITO_CLIENT_ID"]]["callback_urls"]
+    )
+    template = dotenv_values(ROOT / ".env.template")
+    assert set(local) <= set(template), "a .env from the template must override every local-IdP line"
+    assert template["LOCAL_IDP_REPLICAS"] == "0"
+    assert SERVICES["idp"]["deploy"]["replicas"] == "${LOCAL_IDP_REPLICAS:-1}"
+
+
+def test_gateway_waits_for_healthy_dependencies_and_routes_to_compose_names() -> None:
+    gateway = SERVICES["gateway"]
+    assert (
+        gateway["environment"]["AUTH_SERVER_URL"]
+        == f"http://auth-server:{command_of(SERVICES['auth-server'])[1]}"
+    )
+    assert all(dep["condition"] == "service_healthy" for dep in gateway["depends_on"].values())
+    routes = yaml.safe_load(
+        (ROOT / gateway["environment"]["ROUTES_CONFIG"].removeprefix("/app/")).read_text()
+    )
+    for server, spec in routes["servers"].items():
+        assert spec["url"] == f"http://{server}:{command_of(SERVICES[server])[1]}"
+
+
+def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    instructions = [
+        line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith(("#", " "))
+    ]
+    keywords = [parts[0] for parts in instructions]
+    assert keywords[0] == "FROM" and instructions[0][1].startswith("python:3.11")
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["packages"]
+    copied = {parts[1].split()[0] for parts in instructions if parts[0] == "COPY"}
+    assert set(packages) <= copied, set(packages) - copied
+    assert {"deploy", "scopes.yml"} <= {word for item in copied for word in item.split()} | copied
+    user = [parts[1] for parts in instructions if parts[0] == "USER"]
+    assert user and user[-1] not in ("root", "0")
+    exposed = {int(port) for parts in instructions if parts[0] == "EXPOSE" for port in parts[1].split()}
+    assert {command_of(service)[1] for service in SERVICES.values()} <= exposed
+    assert "HEALTHCHECK" in keywords
+    cmd = next(parts[1] for parts in instructions if parts[0] == "CMD")
+    assert shlex.split(cmd.strip("[]").replace(",", " ").replace('"', "")) == SERVICES["gateway"]["command"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    running = start_local_stack(tmp_path_factory.mktemp("deploy"), Ports.free())
+    yield running
+    running.stop()
+
+
+def test_health_check_paths_answer_on_the_real_services(stack: LocalStack) -> None:
+    local_ports = {
+        "idp": stack.ports.idp,
+        "auth-server": stack.ports.auth,
+        "gateway": stack.ports.gateway,
+        **stack.ports.examples,
+    }
+    for name, service in SERVICES.items():
+        path = re.search(r"'http://127\.0\.0\.1:\d+(/[^']*)'", service["healthcheck"]["test"][3])
+        assert path is not None
+        response = httpx2.get(f"http://127.0.0.1:{local_ports[name]}{path.group(1)}", timeout=5)
+        assert response.status_code == 200, (name, response.text)
+
+
+def test_compose_file_has_no_undefined_interpolations() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for variable in re.findall(r"\$\{([A-Z_]+)(?::-[^}]*)?\}", text):
+        assert variable in dotenv_values(ROOT / ".env.template"), variable
