@@ -286,3 +286,39 @@ def test_home_page_lists_only_reachable_servers(stack: LocalStack) -> None:
     assert "all tools" in home and f"{stack.gateway_url}/fininfo/mcp" in home
     spoofed = httpx2.get(f"{stack.gateway_url}/", headers={"X-Gateway-Servers": "secret-server"})
     assert "secret-server" not in spoofed.text
+
+
+def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(stack: LocalStack) -> None:
+    """Code injection: a victim's callback fed the attacker's code, with and without PKCE on it."""
+    with (
+        httpx2.Client(follow_redirects=False, timeout=15) as victim,
+        httpx2.Client(follow_redirects=False, timeout=15) as attacker,
+    ):
+        victim_state = parse_qs(urlsplit(start_login(victim, stack).headers["location"]).query)["state"][0]
+
+        with_pkce = sign_in(
+            attacker, start_login(attacker, stack).headers["location"], "admin", "admin-password"
+        )
+        code = parse_qs(urlsplit(with_pkce).query)["code"][0]
+        pkce = victim.get(
+            f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": victim_state}
+        )
+        assert pkce.status_code == 400 and "invalid_grant" in pkce.text, "the victim's verifier does not fit"
+
+        victim_state = parse_qs(urlsplit(start_login(victim, stack).headers["location"]).query)["state"][0]
+        crafted = {
+            "response_type": "code",
+            "client_id": "mcp-gateway-web",
+            "redirect_uri": f"{stack.gateway_url}/oauth2/callback/cognito",
+            "scope": "openid email profile",
+            "state": "attacker",
+            "nonce": "attacker-nonce",
+        }
+        without_pkce = attacker.get(f"{stack.idp_url}/oauth2/authorize", params=crafted)
+        code = parse_qs(urlsplit(without_pkce.headers["location"]).query)["code"][0]
+        nonce = victim.get(
+            f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": victim_state}
+        )
+        assert nonce.status_code == 400, nonce.text
+        assert "invalid_id_token" in nonce.text or "nonce" in nonce.text
+        assert "mcp_gateway_session" not in victim.cookies
