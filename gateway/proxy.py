@@ -124,15 +124,22 @@ class Gateway:
             return
         if scope["type"] != "http":
             return
-        path: str = scope["path"]
-        if path == "/health":
+        if scope["path"] == "/health":
             await send_json(send, 200, {"status": "ok"})
-        elif path == "/ready":
+            return
+        if scope["path"] == "/ready":
             await self._ready(send)
-        elif path == "/" or path.startswith(("/oauth2/", "/.well-known/")):
-            await self._to_auth_server(scope, receive, send)
+            return
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        try:
+            path = normalise_path(raw_path)
+        except BadRequest as exc:
+            await send_error(send, 400, "invalid_request", str(exc), None)
+            return
+        if path == "/" or path.startswith(("/oauth2/", "/.well-known/")):
+            await self._to_auth_server(scope, receive, send, path)
         else:
-            await self._mcp(scope, receive, send)
+            await self._mcp(scope, receive, send, path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -165,13 +172,8 @@ class Gateway:
         }
         await send_json(send, 503 if problems else 200, body)
 
-    async def _mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        try:
-            path = normalise_path(raw_path)
-        except BadRequest as exc:
-            await send_error(send, 400, "invalid_request", str(exc), None)
-            return
+    async def _mcp(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """``path`` is normalised once, here as for the auth server: routing and decision share it."""
         server, _, rest = path[1:].partition("/")
         route = self.routes.routes.get(server)
         if route is None:
@@ -363,7 +365,7 @@ class Gateway:
             headers.append(("content-length", length))
         await stream_until_disconnect(send, receive, response.status, headers, chunks)
 
-    async def _to_auth_server(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _to_auth_server(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         """``/``, ``/oauth2/*`` and ``/.well-known/*`` belong to the auth server; passed through as they are.
 
         The home page lists the caller's servers, so it is told the gateway's route names.
@@ -373,12 +375,6 @@ class Gateway:
             body = await read_body(receive, scope, self.settings.max_body_bytes)
         except BodyTooLarge:
             await send_error(send, 413, "request_too_large", "request body is too large", None)
-            return
-        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        try:
-            path = normalise_path(raw_path)
-        except BadRequest as exc:
-            await send_error(send, 400, "invalid_request", str(exc), None)
             return
         headers = decode_headers(scope)
         outgoing = [(n, v) for n, v in headers if n not in _NOT_PASSED_TO_AUTH]

@@ -128,12 +128,9 @@ class LocalIdp:
 
     async def authorize(self, request: Request) -> Response:
         params = dict(request.query_params)
-        try:
-            parsed = self._authorize_request(params)
-        except PageError as exc:
-            return _error_page(str(exc))
-        except RedirectError as exc:
-            return RedirectResponse(exc.location, status_code=302)
+        parsed = self._authorize_or_refuse(params)
+        if isinstance(parsed, Response):
+            return parsed
         user = self._session_user(request)
         if user is not None:
             return self._issue_code(parsed, user)
@@ -144,12 +141,9 @@ class LocalIdp:
             fields = {key: str(value) for key, value in form.items()}
         username = fields.pop("username", "")
         password = fields.pop("password", "")
-        try:
-            parsed = self._authorize_request(fields)
-        except PageError as exc:
-            return _error_page(str(exc))
-        except RedirectError as exc:
-            return RedirectResponse(exc.location, status_code=302)
+        parsed = self._authorize_or_refuse(fields)
+        if isinstance(parsed, Response):
+            return parsed
         user = self.config.users.get(username)
         if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
             return _login_page(fields, error="Incorrect username or password.", status=400)
@@ -226,6 +220,14 @@ class LocalIdp:
         response = RedirectResponse(logout_uri, status_code=302)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+    def _authorize_or_refuse(self, params: dict[str, str]) -> AuthorizeRequest | Response:
+        try:
+            return self._authorize_request(params)
+        except PageError as exc:
+            return _error_page(str(exc))
+        except RedirectError as exc:
+            return RedirectResponse(exc.location, status_code=302)
 
     def _authorize_request(self, params: dict[str, str]) -> AuthorizeRequest:
         client = self.config.clients.get(params.get("client_id", ""))
