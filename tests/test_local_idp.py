@@ -370,3 +370,28 @@ def test_config_errors_stop_start_up(tmp_path: Path) -> None:
         line.startswith("local_idp: configuration error: IDP_CONFIG: ")
         and "code and client_credentials" in line
     )
+
+
+def test_key_file_signs_both_token_kinds(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "key.pem").write_bytes(pem)
+    (tmp_path / "idp.yml").write_text(CONFIG)
+    service = ServiceProcess(
+        "local_idp",
+        {"IDP_CONFIG": str(tmp_path / "idp.yml"), "IDP_KEY_FILE": str(tmp_path / "key.pem")},
+        tmp_path / "idp.log",
+    )
+    try:
+        service.wait_healthy()
+        keys = httpx2.get(f"{service.url}/us-east-1_testpool/.well-known/jwks.json").json()["keys"]
+        assert [k["kid"] for k in keys] == ["local-access", "local-id"]
+        public_n = key.public_key().public_numbers().n
+        assert {int.from_bytes(base64.urlsafe_b64decode(k["n"] + "=="), "big") for k in keys} == {public_n}
+    finally:
+        service.stop()
