@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 
 from .config import Settings
 from .decision import Decider, Decision, ValidateRequest, bad_request, session_cookie_values
+from .discovery import discovery_routes
 from .identity import AuthenticationError, Identity
 from .jwks import JwksCache
 from .login import login_app
@@ -113,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse(decision.body, status_code=decision.status, headers=decision.headers)
 
     app.mount("/oauth2", login_app(settings, sessions))
+    app.router.routes.extend(discovery_routes(settings, policies))
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:

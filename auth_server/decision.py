@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from .discovery import resource_metadata_url
 from .identity import AuthenticationError, Identity
 from .mcp_request import BadRequest, Call, Target, parse_calls, parse_target
 from .policy_store import PolicyStore
@@ -20,7 +21,6 @@ from .session import SessionCodec
 from .tokens import TokenVerifier
 
 REALM = "mcp-gateway"
-_URL_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,19 +144,14 @@ class Decider:
             raise AuthenticationError("more than one session cookie")
         return self._sessions.read(values[0]).identity()
 
-    def resource_metadata_url(self, target: Target) -> str:
-        return (
-            f"{self._external_url}/.well-known/oauth-protected-resource{quote(target.path, safe=_URL_SAFE)}"
-        )
-
     def _unauthenticated(self, reason: str, target: Target) -> Decision:
-        needed = self._policies.current.scopes_granting(target.server, None, None)
+        """No ``scope`` here: MCP clients request a challenge's scope verbatim, and no one list suits
+        both a browser login's app client and an M2M one; they read the resource metadata instead."""
         challenge = _challenge(
             realm=REALM,
             error="invalid_token",
             error_description=reason,
-            scope=" ".join(needed),
-            resource_metadata=self.resource_metadata_url(target),
+            resource_metadata=resource_metadata_url(self._external_url, target.path),
         )
         return Decision(
             401,
@@ -186,7 +181,7 @@ class Decider:
             error="insufficient_scope",
             error_description=reason,
             scope=" ".join(needed),
-            resource_metadata=self.resource_metadata_url(target),
+            resource_metadata=resource_metadata_url(self._external_url, target.path),
         )
         body = {
             "error": "insufficient_scope",

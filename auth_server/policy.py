@@ -115,6 +115,24 @@ class Policy:
         """The scopes that would allow this call: what a 403 tells the caller to obtain."""
         return tuple(sorted(scope for scope in self.rules if self.allows((scope,), server, method, tool)))
 
+    def scopes_naming(self, server: str) -> tuple[str, ...]:
+        """Resource-server scopes (``name/permission``) with a rule naming ``server`` itself.
+
+        What a client should request to reach ``server``: the narrowest scopes about it, not
+        the wildcard ones that open every server.
+        """
+        return tuple(
+            sorted(
+                scope
+                for scope, rules in self.rules.items()
+                if "/" in scope and any(rule.server == server for rule in rules)
+            )
+        )
+
+    def resource_scopes(self) -> tuple[str, ...]:
+        """Every resource-server scope (``name/permission``) the policy gives a meaning to."""
+        return tuple(sorted(scope for scope in self.rules if "/" in scope))
+
     def _rules_for(self, scopes: Iterable[str], server: str) -> Iterator[Rule]:
         for scope in scopes:
             by_server = self._index.get(scope)

@@ -1,0 +1,173 @@
+"""OAuth discovery for MCP clients, and the official SDK's OAuth clients starting from nothing but the URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.auth.extensions.client_credentials import ClientCredentialsOAuthProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import (
+    AuthorizationCodeResult,
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthToken,
+)
+
+from devstack.stack import LocalStack, Ports, start_local_stack
+
+CALLBACK = "http://127.0.0.1:8765/callback"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    running = start_local_stack(
+        tmp_path_factory.mktemp("discovery"), Ports.free(), secret_key="disc-" + "k" * 40
+    )
+    yield running
+    running.stop()
+
+
+def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(stack: LocalStack) -> None:
+    for path in ("/currenttime/mcp", "/fininfo/mcp", "/currenttime/sse"):
+        challenge = httpx2.post(f"{stack.gateway_url}{path}", json={}).headers["www-authenticate"]
+        metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
+        assert (
+            metadata_url is not None
+            and metadata_url.group(1) == f"{stack.gateway_url}/.well-known/oauth-protected-resource{path}"
+        )
+        assert "scope=" not in challenge
+        metadata = httpx2.get(metadata_url.group(1)).json()
+        assert metadata["resource"] == f"{stack.gateway_url}{path}"
+        assert metadata["authorization_servers"] == [stack.gateway_url]
+        assert metadata["bearer_methods_supported"] == ["header"]
+        assert metadata["scopes_supported"] == ["mcp-servers-restricted/read"]
+
+
+def test_root_and_unknown_resource_metadata(stack: LocalStack) -> None:
+    root = httpx2.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource").json()
+    assert root["resource"] == stack.gateway_url
+    assert "mcp-servers-unrestricted/execute" in root["scopes_supported"]
+    missing = httpx2.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp")
+    assert missing.status_code == 404
+    spoofed = httpx2.get(
+        f"{stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp",
+        headers={"X-Gateway-Servers": "nosuch"},
+    )
+    assert spoofed.status_code == 404, "the gateway's own route list wins over a caller's header"
+
+
+@pytest.mark.parametrize("document", ["oauth-authorization-server", "openid-configuration"])
+def test_authorization_server_metadata_republishes_the_idp_with_pkce(
+    stack: LocalStack, document: str
+) -> None:
+    metadata = httpx2.get(f"{stack.gateway_url}/.well-known/{document}").json()
+    assert metadata["issuer"] == stack.gateway_url
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert metadata["authorization_endpoint"] == f"{stack.idp_url}/oauth2/authorize"
+    assert metadata["token_endpoint"] == f"{stack.idp_url}/oauth2/token"
+    assert metadata["jwks_uri"] == f"{stack.idp_url}/us-east-1_localdev/.well-known/jwks.json"
+    assert {"openid", "email", "profile", "mcp-servers-restricted/read"} <= set(metadata["scopes_supported"])
+    assert httpx2.get(metadata["jwks_uri"]).status_code == 200
+
+
+class MemoryStorage:
+    def __init__(self, client: OAuthClientInformationFull | None = None) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client = client
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client = client_info
+
+
+class FormFillingUser:
+    """Plays the person at the browser: opens the authorization URL and signs in on the IdP's form."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self.username = username
+        self.password = password
+        self.result: AuthorizationCodeResult | None = None
+        self.authorization_urls: list[str] = []
+
+    async def redirect(self, authorization_url: str) -> None:
+        self.authorization_urls.append(authorization_url)
+        async with httpx2.AsyncClient(follow_redirects=False, timeout=15) as browser:
+            form = await browser.get(authorization_url)
+            assert form.status_code == 200, form.text
+            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text))
+            origin = "{0.scheme}://{0.netloc}".format(urlsplit(authorization_url))
+            answer = await browser.post(
+                f"{origin}/login", data={**fields, "username": self.username, "password": self.password}
+            )
+        assert answer.status_code == 302 and answer.headers["location"].startswith(CALLBACK), answer.text
+        query = parse_qs(urlsplit(answer.headers["location"]).query)
+        self.result = AuthorizationCodeResult(code=query["code"][0], state=query.get("state", [None])[0])
+
+    async def callback(self) -> AuthorizationCodeResult:
+        assert self.result is not None
+        return self.result
+
+
+async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(stack: LocalStack) -> None:
+    user = FormFillingUser("alice", "alice-password")
+    server_url = f"{stack.gateway_url}/currenttime/mcp"
+    provider = OAuthClientProvider(
+        server_url=server_url,
+        client_metadata=OAuthClientMetadata(
+            redirect_uris=[CALLBACK],
+            token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"],
+        ),
+        storage=MemoryStorage(
+            OAuthClientInformationFull(
+                client_id="mcp-client", redirect_uris=[CALLBACK], token_endpoint_auth_method="none"
+            )
+        ),
+        redirect_handler=user.redirect,
+        callback_handler=user.callback,
+    )
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(server_url, http_client=http), mode="auto") as client,  # type: ignore[arg-type]
+    ):
+        tools = [tool.name for tool in (await client.list_tools()).tools]
+        assert tools == ["current_time_by_timezone"]
+        result = await client.call_tool("current_time_by_timezone", {"timezone": "UTC"})
+        assert result.content[0].text.endswith("+00:00")  # type: ignore[union-attr]
+    assert len(user.authorization_urls) == 1
+    query = parse_qs(urlsplit(user.authorization_urls[0]).query)
+    assert user.authorization_urls[0].startswith(f"{stack.idp_url}/oauth2/authorize?")
+    assert query["code_challenge_method"] == ["S256"] and query["scope"] == ["mcp-servers-restricted/read"]
+
+
+async def test_sdk_client_credentials_client_from_the_gateway_url(stack: LocalStack) -> None:
+    server_url = f"{stack.gateway_url}/fininfo/mcp"
+    provider = ClientCredentialsOAuthProvider(
+        server_url=server_url,
+        storage=MemoryStorage(),
+        client_id="mcp-gateway-agent",
+        client_secret="agent-dev-secret",
+        issuer=stack.gateway_url,
+    )
+    async with (
+        httpx2.AsyncClient(auth=provider, timeout=30) as http,
+        Client(streamable_http_client(server_url, http_client=http), mode="auto") as client,  # type: ignore[arg-type]
+    ):
+        tools = sorted(tool.name for tool in (await client.list_tools()).tools)
+        assert tools == ["get_stock_aggregates", "print_stock_data"]
+        result = await client.call_tool("print_stock_data", {"ticker": "ACME"})
+        assert "ACME" in result.content[0].text  # type: ignore[union-attr]
