@@ -63,8 +63,12 @@ def start_local_stack(
     cognito_env: dict[str, str] | None = None,
     secret_key: str | None = None,
     scopes: Path = ROOT / "scopes.yml",
+    callbacks: dict[str, list[str]] | None = None,
 ) -> LocalStack:
-    """Start everything; with ``cognito_env`` (settings for real Cognito) the local IdP is left out."""
+    """Start everything; with ``cognito_env`` (settings for real Cognito) the local IdP is left out.
+
+    ``callbacks`` adds callback URLs to local IdP app clients (a CLI login on another port).
+    """
     gateway_url = f"http://localhost:{ports.gateway}"
     idp: dict[str, Any] = {}
     if cognito_env is None:
@@ -72,6 +76,8 @@ def start_local_stack(
         web = idp["clients"][WEB_CLIENT]
         web["callback_urls"] = [f"{gateway_url}/oauth2/callback/cognito"]
         web["logout_urls"] = [f"{gateway_url}/"]
+        for client, urls in (callbacks or {}).items():
+            idp["clients"][client]["callback_urls"] += urls
         (workdir / "idp.yml").write_text(yaml.safe_dump(idp))
     stack = LocalStack(workdir, ports, idp)
     try:
