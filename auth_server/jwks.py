@@ -47,7 +47,6 @@ class JwksCache:
         self._blocked_until = float("-inf")
         self._inflight: asyncio.Task[bool] | None = None
         self._background: set[asyncio.Task[bool]] = set()
-        self.fetch_count = 0
         self.last_error: str | None = None
 
     @property
@@ -101,7 +100,6 @@ class JwksCache:
         task.add_done_callback(self._background.discard)
 
     async def _fetch(self) -> bool:
-        self.fetch_count += 1
         try:
             response = await self._client.get(self.url, headers={"Accept": "application/json"})
             if response.status_code != 200:

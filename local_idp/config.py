@@ -53,10 +53,6 @@ class IdpConfig:
     resource_scopes: frozenset[str]
     code_seconds: int
 
-    @property
-    def region(self) -> str:
-        return self.pool_id.split("_", 1)[0]
-
 
 def load_config(path: Path) -> IdpConfig:
     try:

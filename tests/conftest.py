@@ -5,7 +5,12 @@ from collections.abc import AsyncIterator, Iterator
 import httpx2
 import pytest
 
+from devstack.stack import LocalStack, Ports, start_local_stack
 from tests.issuer import Issuer
+from tests.servers import free_port
+
+LOGIN_PORT = free_port()
+"""The CLI login's callback port; the shared stack's local IdP allows it for the mcp-client app client."""
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +33,16 @@ def fresh_issuer() -> Iterator[Issuer]:
 async def http_client() -> AsyncIterator[httpx2.AsyncClient]:
     async with httpx2.AsyncClient(timeout=5.0) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole stack (local IdP, auth server, example servers, gateway) on free ports, shared."""
+    running = start_local_stack(
+        tmp_path_factory.mktemp("local-stack"),
+        Ports.free(),
+        secret_key="local-stack-" + "k" * 40,
+        callbacks={"mcp-client": [f"http://127.0.0.1:{LOGIN_PORT}/callback"]},
+    )
+    yield running
+    running.stop()

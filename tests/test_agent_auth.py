@@ -22,25 +22,17 @@ import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from devstack.stack import LocalStack, Ports, start_local_stack
+from devstack.stack import LocalStack
 from mcp_gateway_auth import BearerAuth, ClientCredentials, TokenError, token_endpoint
 from mcp_gateway_auth.client_credentials import refresh_time
 from mcp_gateway_auth.user_login import UserTokens
+from tests.conftest import LOGIN_PORT
 from tests.servers import ROOT, free_port
 
-LOGIN_PORT = free_port()
 
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    running = start_local_stack(
-        tmp_path_factory.mktemp("agents"),
-        Ports.free(),
-        secret_key="agents-" + "k" * 40,
-        callbacks={"mcp-client": [f"http://127.0.0.1:{LOGIN_PORT}/callback"]},
-    )
-    yield running
-    running.stop()
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +295,17 @@ def test_token_command_prints_a_token_or_its_claims(stack: LocalStack) -> None:
     assert wrong.returncode == 1 and "invalid_client" in wrong.stderr and "nope" not in wrong.stderr
 
 
+def run_agent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "examples/agent.py", *args],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def run_cli_login(stack: LocalStack, token_file: Path) -> subprocess.CompletedProcess[str]:
     """Drive `login --no-browser` as a person would: open the printed URL, fill the IdP form, follow back."""
     process = subprocess.Popen(
@@ -360,25 +363,16 @@ def test_cli_login_stores_private_tokens_and_refreshes(stack: LocalStack, tmp_pa
     assert json.loads(token_file.read_text())["access_token"] != record["access_token"]
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
 
-    agent_run = subprocess.run(
-        [
-            sys.executable,
-            "examples/agent.py",
-            "--gateway",
-            stack.gateway_url,
-            "--server",
-            "currenttime",
-            "--user",
-            "--token-file",
-            str(token_file),
-            "--arguments",
-            '{"timezone": "Europe/Paris"}',
-        ],
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    agent_run = run_agent(
+        "--gateway",
+        stack.gateway_url,
+        "--server",
+        "currenttime",
+        "--user",
+        "--token-file",
+        str(token_file),
+        "--arguments",
+        '{"timezone": "Europe/Paris"}',
     )
     assert agent_run.returncode == 0, agent_run.stderr
     assert "tools I may use on currenttime: current_time_by_timezone" in agent_run.stdout
@@ -392,24 +386,16 @@ def test_user_tokens_without_a_login_explain_what_to_do(tmp_path: Path) -> None:
 
 
 def test_example_agent_as_itself(stack: LocalStack) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "examples/agent.py",
-            "--gateway",
-            stack.gateway_url,
-            "--server",
-            "fininfo",
-            "--tool",
-            "print_stock_data",
-            "--arguments",
-            '{"ticker": "ACME"}',
-        ],
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "MCP_CLIENT_SECRET": "agent-dev-secret"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    run = run_agent(
+        "--gateway",
+        stack.gateway_url,
+        "--server",
+        "fininfo",
+        "--tool",
+        "print_stock_data",
+        "--arguments",
+        '{"ticker": "ACME"}',
+        env={"MCP_CLIENT_SECRET": "agent-dev-secret"},
     )
     assert run.returncode == 0, run.stderr
     assert "tools I may use on fininfo: get_stock_aggregates, print_stock_data" in run.stdout

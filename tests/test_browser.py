@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from devstack.stack import LocalStack, Ports, start_local_stack
+from devstack.stack import LocalStack
 from tests.servers import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -47,13 +47,9 @@ TOOL_HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    running = start_local_stack(
-        tmp_path_factory.mktemp("browser"), Ports.free(), secret_key="browser-" + "k" * 40
-    )
-    yield running
-    running.stop()
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 @pytest.fixture(scope="module")

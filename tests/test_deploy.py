@@ -11,7 +11,6 @@ import importlib.util
 import re
 import shlex
 import tomllib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -19,7 +18,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from devstack.stack import LocalStack, Ports, start_local_stack
+from devstack.stack import LocalStack
 from tests.servers import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -134,11 +133,9 @@ def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
     assert shlex.split(cmd.strip("[]").replace(",", " ").replace('"', "")) == SERVICES["gateway"]["command"]
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    running = start_local_stack(tmp_path_factory.mktemp("deploy"), Ports.free())
-    yield running
-    running.stop()
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 def test_health_check_paths_answer_on_the_real_services(stack: LocalStack) -> None:

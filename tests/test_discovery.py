@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -19,18 +18,14 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from devstack.stack import LocalStack, Ports, start_local_stack
+from devstack.stack import LocalStack
 
 CALLBACK = "http://127.0.0.1:8765/callback"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    running = start_local_stack(
-        tmp_path_factory.mktemp("discovery"), Ports.free(), secret_key="disc-" + "k" * 40
-    )
-    yield running
-    running.stop()
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(stack: LocalStack) -> None:

@@ -11,19 +11,15 @@ import httpx2
 import pytest
 
 from auth_server.redirects import safe_next
-from devstack.stack import LocalStack, Ports, start_local_stack
+from devstack.stack import LocalStack
 from tests.servers import ServiceProcess
 
 ACCEPT = "application/json, text/event-stream"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    running = start_local_stack(
-        tmp_path_factory.mktemp("login"), Ports.free(), secret_key="login-test-" + "k" * 32
-    )
-    yield running
-    running.stop()
+@pytest.fixture
+def stack(local_stack: LocalStack) -> LocalStack:
+    return local_stack
 
 
 @pytest.fixture
