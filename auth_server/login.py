@@ -115,6 +115,12 @@ def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
             return failed("invalid_id_token", f"the id token did not verify ({exc.error})")
         except httpx2.HTTPError as exc:
             return failed("token_endpoint_unreachable", f"{settings.token_url}: {type(exc).__name__}", 502)
+        except (ValueError, KeyError, TypeError) as exc:
+            return failed(
+                "token_endpoint_error",
+                f"{settings.token_url} sent no token response ({type(exc).__name__})",
+                502,
+            )
         claims = token.get("userinfo")
         if not isinstance(claims, dict) or claims.get("token_use") != "id":
             return failed("invalid_id_token", "no Cognito id token came back from the token endpoint")

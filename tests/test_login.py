@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -236,10 +237,10 @@ def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, stack: Lo
     assert page.status_code == 400 and "redirect_mismatch" in page.text
 
 
-def test_secure_cookie_flags_by_default(stack: LocalStack, tmp_path: Path) -> None:
-    """A second auth server with SESSION_COOKIE_SECURE left at its default (true)."""
-    idp = stack.idp
-    issuer = f"{stack.idp_url}/{idp['pool_id']}"
+@contextmanager
+def own_auth_server(stack: LocalStack, tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
+    """A second auth server on the stack's local IdP, configured apart from the stack's own."""
+    issuer = f"{stack.idp_url}/{stack.idp['pool_id']}"
     service = ServiceProcess(
         "auth_server",
         {
@@ -247,41 +248,70 @@ def test_secure_cookie_flags_by_default(stack: LocalStack, tmp_path: Path) -> No
             "COGNITO_JWKS_URL": f"{issuer}/.well-known/jwks.json",
             "COGNITO_DOMAIN": stack.idp_url,
             "COGNITO_CLIENT_ID": "mcp-gateway-web",
-            "SECRET_KEY": "secure-test-" + "k" * 32,
+            "SECRET_KEY": "own-auth-" + "k" * 32,
             "GATEWAY_EXTERNAL_URL": stack.gateway_url,
+            **env,
         },
         tmp_path / "auth.log",
     )
     try:
         service.wait_healthy()
-        with httpx2.Client(follow_redirects=False, timeout=15) as client:
-            started = client.get(f"{service.url}/oauth2/login/cognito")
-            login_cookie = next(
-                v for v in started.headers.get_list("set-cookie") if v.startswith("mcp_gateway_login=")
-            )
-            assert "secure" in login_cookie.lower() and "path=/oauth2/" in login_cookie.lower()
-            callback = sign_in(client, started.headers["location"], "alice", "alice-password")
-            cookie_value = login_cookie.split(";")[0]
-            done = client.get(
-                service.url + "/oauth2/callback/cognito?" + urlsplit(callback).query,
-                headers={"Cookie": cookie_value},
-            )
-            assert done.status_code == 303, done.text
-            session = next(
-                v for v in done.headers.get_list("set-cookie") if v.startswith("mcp_gateway_session=")
-            )
-            assert "; secure" in session.lower() and "httponly" in session.lower()
+        yield service
     finally:
         service.stop()
+
+
+def callback_on(service: ServiceProcess, client: httpx2.Client) -> tuple[httpx2.Response, str]:
+    """Log in through ``service`` directly: its callback's answer, and its login-state cookie."""
+    started = client.get(f"{service.url}/oauth2/login/cognito")
+    login_cookie = next(
+        v for v in started.headers.get_list("set-cookie") if v.startswith("mcp_gateway_login=")
+    )
+    callback = sign_in(client, started.headers["location"], "alice", "alice-password")
+    done = client.get(
+        service.url + "/oauth2/callback/cognito?" + urlsplit(callback).query,
+        headers={"Cookie": login_cookie.split(";")[0]},
+    )
+    return done, login_cookie
+
+
+def test_secure_cookie_flags_by_default(stack: LocalStack, tmp_path: Path) -> None:
+    """SESSION_COOKIE_SECURE left at its default (true)."""
+    with (
+        own_auth_server(stack, tmp_path) as service,
+        httpx2.Client(follow_redirects=False, timeout=15) as client,
+    ):
+        done, login_cookie = callback_on(service, client)
+    assert "secure" in login_cookie.lower() and "path=/oauth2/" in login_cookie.lower()
+    assert done.status_code == 303, done.text
+    session = next(v for v in done.headers.get_list("set-cookie") if v.startswith("mcp_gateway_session="))
+    assert "; secure" in session.lower() and "httponly" in session.lower()
+
+
+def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(stack: LocalStack, tmp_path: Path) -> None:
+    """A 200 with an empty body (here the IdP's revocation endpoint) in place of a token response."""
+    with (
+        own_auth_server(stack, tmp_path, COGNITO_TOKEN_URL=f"{stack.idp_url}/oauth2/revoke") as service,
+        httpx2.Client(follow_redirects=False, timeout=15) as client,
+    ):
+        done, _ = callback_on(service, client)
+    assert done.status_code == 502 and "token_endpoint_error" in done.text
+    assert not any(
+        v.startswith("mcp_gateway_session=") and "Max-Age=0" not in v
+        for v in done.headers.get_list("set-cookie")
+    )
 
 
 def test_home_page_lists_only_reachable_servers(stack: LocalStack) -> None:
     with httpx2.Client(follow_redirects=False, timeout=15) as admin:
         log_in(admin, stack, "admin", "admin-password")
         home = admin.get(f"{stack.gateway_url}/").text
+        spoofed = admin.get(f"{stack.gateway_url}/", headers={"X-Gateway-Servers": "secret-server"}).text
     assert "all tools" in home and f"{stack.gateway_url}/fininfo/mcp" in home
-    spoofed = httpx2.get(f"{stack.gateway_url}/", headers={"X-Gateway-Servers": "secret-server"})
-    assert "secret-server" not in spoofed.text
+    assert "secret-server" not in spoofed, (
+        "an admin reaches every server, so only the gateway's list may name them"
+    )
+    assert f"{stack.gateway_url}/currenttime/mcp" in spoofed
 
 
 def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(stack: LocalStack) -> None:
