@@ -11,28 +11,26 @@ URL (RFC 8414 requires it to match where it was fetched); tokens keep Cognito's 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .config import Settings
-from .mcp_request import BadRequest, parse_target
+from .mcp_request import BadRequest, parse_target, quote_path
 from .policy_store import PolicyStore
 
 OIDC_SCOPES = ("openid", "email", "profile")
-_URL_SAFE = "/:@!$&'()*+,;=-._~"
 PRM_PREFIX = "/.well-known/oauth-protected-resource"
 
 
 def resource_url(external_url: str, path: str) -> str:
     """The resource a path names; the 401's ``resource_metadata`` is the PRM URL of exactly this."""
-    return external_url + quote(path, safe=_URL_SAFE)
+    return external_url + quote_path(path)
 
 
 def resource_metadata_url(external_url: str, path: str) -> str:
-    return external_url + PRM_PREFIX + quote(path, safe=_URL_SAFE)
+    return external_url + PRM_PREFIX + quote_path(path)
 
 
 def discovery_routes(settings: Settings, policies: PolicyStore) -> list[Route]:

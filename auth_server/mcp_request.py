@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 MAX_URL_LENGTH = 8192
 MAX_BATCH = 100
@@ -21,6 +21,7 @@ BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 _SERVER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~-]*$")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\#]")
 _ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 class BadRequest(Exception):
@@ -66,6 +67,11 @@ def normalise_path(raw: str) -> str:
         if segment == "" and position != len(segments) - 1:
             raise BadRequest("path contains an empty segment (//)")
     return path
+
+
+def quote_path(path: str) -> str:
+    """A normalised path back in URL form; ``normalise_path(quote_path(p)) == p``."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 def parse_target(original_url: str) -> Target:

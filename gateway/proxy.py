@@ -24,7 +24,7 @@ import aiohttp
 import anyio
 from yarl import URL
 
-from auth_server.mcp_request import BadRequest, Call, normalise_path, parse_calls
+from auth_server.mcp_request import BadRequest, Call, normalise_path, parse_calls, quote_path
 
 from .config import GatewaySettings
 from .decision_cache import DecisionCache
@@ -41,7 +41,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[str, str]]
 
-_URL_SAFE = "/:@!$&'()*+,;=-._~"
 _AUTH_FORWARDED = frozenset({"authorization", "cookie", "accept", "content-type", "user-agent"})
 _DECISION_STATUSES = frozenset({200, 400, 401, 403, 413})
 _NOT_PASSED_TO_AUTH = frozenset(
@@ -193,7 +192,7 @@ class Gateway:
 
         method: str = scope["method"]
         query = scope.get("query_string", b"").decode("latin-1")
-        public_url = quote(path, safe=_URL_SAFE) + (f"?{query}" if query else "")
+        public_url = quote_path(path) + (f"?{query}" if query else "")
         outcome = await self._authorize(method, server, public_url, headers, body)
         if outcome is None:
             await send_error(send, 503, "auth_unavailable", "the authorization service did not answer", facts)
@@ -285,7 +284,7 @@ class Gateway:
         allowance: Allowance,
     ) -> None:
         assert self._upstream is not None
-        url = URL(f"{route.url}/{quote(rest, safe=_URL_SAFE)}" + (f"?{query}" if query else ""), encoded=True)
+        url = URL(f"{route.url}/{quote_path(rest)}" + (f"?{query}" if query else ""), encoded=True)
         client_host = (scope.get("client") or ("", 0))[0]
         outgoing = upstream_request_headers(
             headers,
@@ -385,7 +384,7 @@ class Gateway:
             ("x-forwarded-host", next((value for name, value in headers if name == "host"), "")),
         ]
         query = scope.get("query_string", b"").decode("latin-1")
-        target = quote(path, safe=_URL_SAFE) + (f"?{query}" if query else "")
+        target = quote_path(path) + (f"?{query}" if query else "")
         url = URL(self.settings.auth_server_url + target, encoded=True)
         try:
             async with self._auth.request(

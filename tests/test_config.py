@@ -48,6 +48,9 @@ def test_overrides_and_lists() -> None:
     assert not s.secret_key_generated
 
 
+BASE = {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w"}
+
+
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -55,45 +58,18 @@ def test_overrides_and_lists() -> None:
         ({"COGNITO_USER_POOL_ID": "not-a-pool"}, "COGNITO_USER_POOL_ID"),
         ({"COGNITO_USER_POOL_ID": "us-east-1_A", "AWS_REGION": "eu-west-1"}, "AWS_REGION"),
         ({"COGNITO_USER_POOL_ID": "us-east-1_A"}, "ALLOWED_CLIENT_IDS"),
-        (
-            {
-                "COGNITO_USER_POOL_ID": "us-east-1_A",
-                "COGNITO_CLIENT_ID": "w",
-                "ACCEPTED_TOKEN_USE": "refresh",
-            },
-            "ACCEPTED_TOKEN_USE",
-        ),
-        (
-            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SECRET_KEY": "short"},
-            "SECRET_KEY",
-        ),
-        (
-            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_MAX_AGE": "8h"},
-            "SESSION_MAX_AGE",
-        ),
-        (
-            {
-                "COGNITO_USER_POOL_ID": "us-east-1_A",
-                "COGNITO_CLIENT_ID": "w",
-                "SESSION_COOKIE_SECURE": "maybe",
-            },
-            "SESSION_COOKIE_SECURE",
-        ),
-        (
-            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_ISSUER": "ftp://x"},
-            "COGNITO_ISSUER",
-        ),
-        (
-            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "COGNITO_DOMAIN": "Bad_Prefix"},
-            "COGNITO_DOMAIN",
-        ),
-        (
-            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "JWT_LEEWAY_SECONDS": "3600"},
-            "JWT_LEEWAY_SECONDS",
-        ),
-        (
-            {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w", "SESSION_COOKIE_NAME": "a b"},
-            "SESSION_COOKIE_NAME",
+        *(
+            ({**BASE, variable: value}, variable)
+            for variable, value in [
+                ("ACCEPTED_TOKEN_USE", "refresh"),
+                ("SECRET_KEY", "short"),
+                ("SESSION_MAX_AGE", "8h"),
+                ("SESSION_COOKIE_SECURE", "maybe"),
+                ("COGNITO_ISSUER", "ftp://x"),
+                ("COGNITO_DOMAIN", "Bad_Prefix"),
+                ("JWT_LEEWAY_SECONDS", "3600"),
+                ("SESSION_COOKIE_NAME", "a b"),
+            ]
         ),
     ],
 )

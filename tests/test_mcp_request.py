@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from auth_server.mcp_request import BadRequest, Call, parse_calls, parse_target
+from auth_server.mcp_request import BadRequest, Call, normalise_path, parse_calls, parse_target, quote_path
 
 
 @pytest.mark.parametrize(
@@ -127,3 +127,12 @@ def test_bodyless_methods() -> None:
 def test_malformed_requests_are_refused(method: str, raw: bytes) -> None:
     with pytest.raises(BadRequest):
         parse_calls(method, raw)
+
+
+@pytest.mark.parametrize(
+    "path", ["/currenttime/mcp", "/s/caf\u00e9 bar/", "/s/a?b", "/s/messages/", "/s/x;y=1"]
+)
+def test_quoted_paths_normalise_back_to_themselves(path: str) -> None:
+    quoted = quote_path(path)
+    assert all(ch not in quoted for ch in " ?#\u00e9")
+    assert normalise_path(quoted) == path
