@@ -8,6 +8,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY mcp_gateway_core ./mcp_gateway_core
 COPY auth_server ./auth_server
 COPY gateway ./gateway
 COPY local_idp ./local_idp

@@ -6,9 +6,10 @@ import sys
 
 from fastapi import FastAPI
 
+from mcp_gateway_core.service import run_service
+
 from .app import create_app
 from .config import Settings
-from .service import run_service
 
 
 def build(port: int) -> FastAPI:

@@ -15,13 +15,14 @@ import httpx2
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from mcp_gateway_core.mcp_request import BadRequest
+
 from .config import Settings
 from .decision import Decider, Decision, ValidateRequest, bad_request, session_cookie_values
 from .discovery import discovery_routes
 from .identity import AuthenticationError, Identity
 from .jwks import JwksCache
 from .login import login_app
-from .mcp_request import BadRequest
 from .pages import ReachableServer, home_page
 from .policy_store import PolicyStore
 from .session import SessionCodec

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .env import ConfigError, Env, check_url
+from mcp_gateway_core.env import ConfigError, Env, check_url
 
 TOKEN_USES = frozenset({"access", "id"})
 MIN_SECRET_KEY_LENGTH = 32

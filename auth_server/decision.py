@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_calls, parse_target
+
 from .discovery import resource_metadata_url
 from .identity import AuthenticationError, Identity
-from .mcp_request import BadRequest, Call, Target, parse_calls, parse_target
 from .policy_store import PolicyStore
 from .session import SessionCodec
 from .tokens import TokenVerifier

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mcp_gateway_core.mcp_request import BadRequest, parse_target, quote_path
+
 from .config import Settings
-from .mcp_request import BadRequest, parse_target, quote_path
 from .policy_store import PolicyStore
 
 OIDC_SCOPES = ("openid", "email", "profile")

@@ -1,6 +1,6 @@
 """Keeps the policy in force current with scopes.yml, without a restart.
 
-The file is polled (see :mod:`auth_server.filewatch`) and can be reloaded on SIGHUP.  The new policy replaces the old one atomically; whatever
+The file is polled (see :mod:`mcp_gateway_core.filewatch`) and can be reloaded on SIGHUP.  The new policy replaces the old one atomically; whatever
 the file says wins, so a file that turns broken denies everything rather than
 leaving a stale, possibly wider, policy in force.
 """
@@ -11,7 +11,8 @@ import logging
 import secrets
 from pathlib import Path
 
-from .filewatch import Stamp, file_stamp, poll
+from mcp_gateway_core.filewatch import Stamp, file_stamp, poll
+
 from .policy import Policy, load_policy
 
 logger = logging.getLogger("auth_server.policy")

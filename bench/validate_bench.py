@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from auth_server.identity import Identity  # noqa: E402
 from auth_server.jwks import JwksCache  # noqa: E402
-from auth_server.mcp_request import parse_calls, parse_target  # noqa: E402
 from auth_server.policy import load_policy  # noqa: E402
 from auth_server.tokens import TokenVerifier  # noqa: E402
 from bench import load  # noqa: E402
+from mcp_gateway_core.mcp_request import parse_calls, parse_target  # noqa: E402
 from tests.issuer import M2M_CLIENT, WEB_CLIENT, Issuer  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from auth_server.env import ConfigError
-from auth_server.service import run_service
+from mcp_gateway_core.env import ConfigError
+from mcp_gateway_core.service import run_service
 
 from .config import GatewaySettings
 from .proxy import Gateway

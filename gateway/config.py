@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from auth_server.env import Env
+from mcp_gateway_core.env import Env
 
 
 @dataclass(frozen=True, slots=True)

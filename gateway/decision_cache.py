@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from auth_server.mcp_request import Call
+from mcp_gateway_core.mcp_request import Call
 
 
 @dataclass(frozen=True, slots=True)

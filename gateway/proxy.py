@@ -24,7 +24,7 @@ import aiohttp
 import anyio
 from yarl import URL
 
-from auth_server.mcp_request import BadRequest, Call, normalise_path, parse_calls, quote_path
+from mcp_gateway_core.mcp_request import BadRequest, Call, normalise_path, parse_calls, quote_path
 
 from .config import GatewaySettings
 from .decision_cache import DecisionCache

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from auth_server.filewatch import file_stamp, poll
+from mcp_gateway_core.filewatch import file_stamp, poll
 
 logger = logging.getLogger("gateway.routes")
 

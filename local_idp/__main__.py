@@ -14,8 +14,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from auth_server.env import ConfigError, Env
-from auth_server.service import run_service
+from mcp_gateway_core.env import ConfigError, Env
+from mcp_gateway_core.service import run_service
 
 from .app import LocalIdp
 from .config import IdpConfigError, load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from auth_server.config import Settings
-from auth_server.env import ConfigError
+from mcp_gateway_core.env import ConfigError
 from tests.servers import ROOT, start_up_error
 
 

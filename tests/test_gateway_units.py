@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from auth_server.mcp_request import Call
 from gateway.decision_cache import DecisionCache
 from gateway.headers import downstream_response_headers, upstream_request_headers
 from gateway.routes import RoutesError, load_routes
 from gateway.sse import events, rewriter
 from gateway.tool_filter import filter_json
+from mcp_gateway_core.mcp_request import Call
 
 
 def test_upstream_headers_drop_credentials_spoofs_and_hop_by_hop() -> None:

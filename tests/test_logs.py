@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from auth_server.logs import JsonFormatter, redact
 from auth_server.session import SessionCodec
+from mcp_gateway_core.logs import JsonFormatter, redact
 from tests.issuer import Issuer
 
 

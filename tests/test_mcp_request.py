@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from auth_server.mcp_request import BadRequest, Call, normalise_path, parse_calls, parse_target, quote_path
+from mcp_gateway_core.mcp_request import (
+    BadRequest,
+    Call,
+    normalise_path,
+    parse_calls,
+    parse_target,
+    quote_path,
+)
 
 
 @pytest.mark.parametrize(
