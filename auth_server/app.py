@@ -77,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
                 policies,
                 cookie_name=settings.session_cookie_name,
                 external_url=settings.gateway_external_url,
+                max_body_bytes=settings.max_body_bytes,
             )
             app.state.components = Components(settings, jwks, policies, sessions, decider)
             if not await jwks.refresh():

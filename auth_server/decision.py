@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_calls, parse_target
+from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_body, parse_target
 
 from .discovery import resource_metadata_url
 from .identity import AuthenticationError, Identity
@@ -57,12 +57,14 @@ class Decider:
         *,
         cookie_name: str,
         external_url: str,
+        max_body_bytes: int,
     ) -> None:
         self._verifier = verifier
         self._sessions = sessions
         self._policies = policies
         self._cookie_name = cookie_name
         self._external_url = external_url
+        self._max_body_bytes = max_body_bytes
 
     async def decide(self, request: ValidateRequest) -> Decision:
         if request.original_url is None:
@@ -78,7 +80,7 @@ class Decider:
             return self._unauthenticated(str(exc), target)
 
         try:
-            calls = parse_calls(request.http_method, request.body)
+            calls = parse_body(request.http_method, request.body, max_bytes=self._max_body_bytes).calls
         except BadRequest as exc:
             return bad_request(str(exc), target, identity)
 

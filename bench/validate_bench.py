@@ -27,7 +27,7 @@ from auth_server.jwks import JwksCache  # noqa: E402
 from auth_server.policy import load_policy  # noqa: E402
 from auth_server.tokens import TokenVerifier  # noqa: E402
 from bench import load  # noqa: E402
-from mcp_gateway_core.mcp_request import parse_calls, parse_target  # noqa: E402
+from mcp_gateway_core.mcp_request import parse_body, parse_target  # noqa: E402
 from tests.issuer import M2M_CLIENT, WEB_CLIENT, Issuer  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 
@@ -67,7 +67,7 @@ async def in_process(issuer: Issuer, rounds: int) -> None:
     started = time.perf_counter()
     for _ in range(rounds):
         target = parse_target("/currenttime/mcp")
-        calls = parse_calls("POST", BODY)
+        calls = parse_body("POST", BODY, max_bytes=1_048_576).calls
         scopes = policy.scopes_for(identity)
         policy.allows(scopes, target.server, calls[0].method, calls[0].tool)
         policy.allowed_tools(scopes, target.server)

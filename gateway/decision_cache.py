@@ -1,9 +1,9 @@
 """Remembering allow decisions so a repeated call skips the round trip to the auth server.
 
-The key is every input of the decision: the credentials exactly as sent (Authorization
-and Cookie), the HTTP method, the server, and each JSON-RPC call's method and tool as
-the auth server's own parser reads them (the request id and arguments do not change a
-decision).  Only allows are cached; an entry lives at most ``ttl`` seconds and never
+The key is every input of the decision: every header the auth server is sent (the
+credentials exactly as sent, the HTTP method, the URL, ...) and each JSON-RPC call's
+method and tool as the auth server's own parser reads them (the request id and
+arguments do not change a decision).  Only allows are cached; an entry lives at most ``ttl`` seconds and never
 past the identity's expiry, and the whole cache is dropped as soon as any answer from
 the auth server names a different policy version.  A policy edit therefore reaches a
 cached caller within ``ttl`` seconds at the latest.
@@ -12,6 +12,7 @@ cached caller within ``ttl`` seconds at the latest.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -40,13 +41,18 @@ class DecisionCache:
         return self.ttl > 0
 
     @staticmethod
-    def key(credentials: Sequence[str], http_method: str, server: str, calls: Sequence[Call]) -> bytes:
-        digest = hashlib.sha256()
-        for part in (*credentials, http_method, server):
-            digest.update(part.encode("utf-8", "surrogateescape") + b"\x00")
-        for call in calls:
-            digest.update(f"{call.method}\x01{call.tool}\x00".encode("utf-8", "surrogateescape"))
-        return digest.digest()
+    def key(sent: Sequence[tuple[str, str]], calls: Sequence[Call]) -> bytes:
+        """Every header sent to the auth server, and each call's method and tool, encoded unambiguously.
+
+        JSON keeps every string whole (no separator inside a method or tool can fake a
+        boundary) and tells ``null`` from ``"None"``; the digest keeps the key small.
+        """
+        material = json.dumps(
+            [[[name, value] for name, value in sent], [[call.method, call.tool] for call in calls]],
+            ensure_ascii=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(material.encode("ascii")).digest()
 
     def get(self, key: bytes) -> CachedDecision | None:
         entry = self._entries.get(key)

@@ -24,7 +24,16 @@ import aiohttp
 import anyio
 from yarl import URL
 
-from mcp_gateway_core.mcp_request import BadRequest, Call, normalise_path, parse_calls, quote_path
+from mcp_gateway_core import json_limits
+from mcp_gateway_core.mcp_request import (
+    BadRequest,
+    McpBody,
+    RequestId,
+    error_ids,
+    normalise_path,
+    parse_body,
+    quote_path,
+)
 
 from .config import GatewaySettings
 from .decision_cache import DecisionCache
@@ -55,6 +64,7 @@ _NOT_PASSED_TO_AUTH = frozenset(
     }
 )
 JSONRPC_SERVER_ERROR = -32000
+MAX_DECISION_BYTES = 1_048_576
 
 
 class BodyTooLarge(Exception):
@@ -65,7 +75,7 @@ class BodyTooLarge(Exception):
 class RequestFacts:
     """What the gateway reads from the body for itself (the auth server decides on its own)."""
 
-    ids: tuple[Any, ...]
+    ids: tuple[RequestId, ...]
     methods: tuple[str, ...]
     name: str | None
 
@@ -183,38 +193,52 @@ class Gateway:
         except BodyTooLarge:
             await send_error(send, 413, "request_too_large", "request body is too large", None)
             return
-        facts = read_facts(body)
+        method: str = scope["method"]
+        parsed: McpBody | BadRequest
+        try:
+            parsed = parse_body(method, body, max_bytes=self.settings.max_body_bytes)
+            facts = read_facts(parsed)
+        except BadRequest as exc:
+            parsed = exc
+            facts = RequestFacts(error_ids(body, max_bytes=self.settings.max_body_bytes), (), None)
         headers = decode_headers(scope)
         mismatch = header_mismatch(headers, facts)
         if mismatch:
             await send_error(send, 400, "invalid_request", mismatch, facts)
             return
 
-        method: str = scope["method"]
         query = scope.get("query_string", b"").decode("latin-1")
         public_url = quote_path(path) + (f"?{query}" if query else "")
-        outcome = await self._authorize(method, server, public_url, headers, body)
+        outcome = await self._authorize(method, public_url, headers, body, parsed)
         if outcome is None:
             await send_error(send, 503, "auth_unavailable", "the authorization service did not answer", facts)
+        elif isinstance(outcome, Allowance) and isinstance(parsed, BadRequest):
+            logger.error("the auth server allowed a body the gateway cannot read; refusing")
+            await send_error(send, 400, "invalid_request", str(parsed), facts)
         elif isinstance(outcome, Refusal):
             await self._refuse(send, outcome, method, headers, public_url)
         else:
             await self._forward(scope, receive, send, route, rest, query, headers, body, facts, outcome)
 
     async def _authorize(
-        self, method: str, server: str, public_url: str, headers: Headers, body: bytes
+        self, method: str, public_url: str, headers: Headers, body: bytes, parsed: McpBody | BadRequest
     ) -> Allowance | Refusal | None:
-        """The auth server's answer, from the decision cache when this exact decision was made before."""
+        """The auth server's answer, from the decision cache when this exact decision was made before.
+
+        The cache key is what the auth server is sent, headers and all, with the parsed calls in
+        place of the body: whatever the auth server can decide on, the key covers.  A body the
+        gateway cannot read still goes to the auth server, uncached, so that an anonymous caller
+        gets the 401 challenge before any complaint about the body.
+        """
+        sent = [(name, value) for name, value in headers if name in _AUTH_FORWARDED]
+        sent += [("x-original-url", public_url), ("x-original-method", method)]
         key = None
-        if self.decisions.enabled:
-            calls = _calls(method, body)
-            if calls is not None:
-                credentials = [value for name, value in headers if name in ("authorization", "cookie")]
-                key = DecisionCache.key(credentials, method, server, calls)
-                cached = self.decisions.get(key)
-                if cached is not None:
-                    return Allowance(cached.identity, cached.allowed_tools)
-        outcome = await self._ask_auth_server(method, public_url, headers, body)
+        if self.decisions.enabled and isinstance(parsed, McpBody):
+            key = DecisionCache.key(sent, parsed.calls)
+            cached = self.decisions.get(key)
+            if cached is not None:
+                return Allowance(cached.identity, cached.allowed_tools)
+        outcome = await self._ask_auth_server(sent, body)
         if key is not None and isinstance(outcome, tuple):
             allowance, version, expires_at = outcome
             self.decisions.observe_policy(version)
@@ -222,11 +246,9 @@ class Gateway:
         return outcome[0] if isinstance(outcome, tuple) else outcome
 
     async def _ask_auth_server(
-        self, method: str, public_url: str, headers: Headers, body: bytes
+        self, sent: Headers, body: bytes
     ) -> tuple[Allowance, str, float] | Refusal | None:
         assert self._auth is not None
-        sent = [(name, value) for name, value in headers if name in _AUTH_FORWARDED]
-        sent += [("x-original-url", public_url), ("x-original-method", method)]
         url = URL(self.settings.auth_server_url) / "validate"
         try:
             async with self._auth.post(url, data=body, headers=sent) as response:
@@ -247,7 +269,7 @@ class Gateway:
                 passed.append(("www-authenticate", challenge))
             return Refusal(status, passed, content)
         try:
-            decided = json.loads(content)
+            decided = json_limits.loads(content, max_bytes=MAX_DECISION_BYTES)
             allowed_tools = [str(tool) for tool in decided["allowed_tools"]]
             version = str(decided["policy_version"])
             expires_at = float(decided["expires_at"])
@@ -401,14 +423,6 @@ class Gateway:
         await send_raw(send, status, [*passed, ("content-length", str(len(content)))], content)
 
 
-def _calls(method: str, body: bytes) -> tuple[Call, ...] | None:
-    """The calls as the auth server reads them, or None when it would refuse the body anyway."""
-    try:
-        return parse_calls(method, body)
-    except BadRequest:
-        return None
-
-
 def decode_headers(scope: Scope) -> Headers:
     return [(name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in scope["headers"]]
 
@@ -433,26 +447,9 @@ async def read_body(receive: Receive, scope: Scope, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_facts(body: bytes) -> RequestFacts:
-    try:
-        message = json.loads(body) if body else None
-    except ValueError:
-        return RequestFacts((), (), None)
-    messages = message if isinstance(message, list) else [message]
-    ids: list[Any] = []
-    methods: list[str] = []
-    name = None
-    for item in messages:
-        if not isinstance(item, dict):
-            continue
-        if "id" in item and "method" in item:
-            ids.append(item["id"])
-        if isinstance(item.get("method"), str):
-            methods.append(item["method"])
-            params = item.get("params")
-            if isinstance(params, dict) and len(messages) == 1:
-                name = params.get("name") if "name" in params else params.get("uri")
-    return RequestFacts(tuple(ids), tuple(methods), name if isinstance(name, str) else None)
+def read_facts(parsed: McpBody) -> RequestFacts:
+    methods = tuple(call.method for call in parsed.calls if call.method is not None)
+    return RequestFacts(parsed.request_ids, methods, parsed.name)
 
 
 def header_mismatch(headers: Headers, facts: RequestFacts) -> str | None:

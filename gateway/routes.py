@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from mcp_gateway_core.filewatch import file_stamp, poll
+from mcp_gateway_core.mcp_request import SERVER_NAME
 
 logger = logging.getLogger("gateway.routes")
 
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~-]*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 ROUTE_KEYS = frozenset({"url", "timeout", "connect_timeout", "headers"})
 RESERVED_NAMES = frozenset({"oauth2", "health", "ready"})
@@ -66,7 +66,7 @@ def load_routes(path: Path) -> dict[str, Route]:
 
 def _route(path: Path, name: str, spec: Any) -> Route:
     where = f"{path}: servers.{name}"
-    if not _SERVER_NAME.match(name):
+    if not SERVER_NAME.match(name):
         raise RoutesError(f"{where}: a server name may hold letters, digits and . _ ~ - only")
     if name in RESERVED_NAMES:
         raise RoutesError(f"{where}: /{name} is the gateway's own path; choose another name")

@@ -9,16 +9,21 @@ with duplicate keys is refused rather than resolved one way or the other.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
+from . import json_limits
+
 MAX_URL_LENGTH = 8192
 MAX_BATCH = 100
+MAX_NAME_LENGTH = 128
+"""The MCP specification's bound on tool names (SEP-986)."""
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
-_SERVER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~-]*$")
+SERVER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~-]*$")
+"""A route name: one path segment that needs no percent-encoding."""
+_METHOD = re.compile(r"^[\x21-\x7e]{1,128}$")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\#]")
 _ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -41,6 +46,20 @@ class Call:
     """``None`` for a JSON-RPC response the client posts back to the server."""
     tool: str | None
     """``params.name`` of a ``tools/call``."""
+
+
+RequestId = str | int
+
+
+@dataclass(frozen=True, slots=True)
+class McpBody:
+    """A request body as the gateway and the auth server both read it."""
+
+    calls: tuple[Call, ...]
+    request_ids: tuple[RequestId, ...]
+    """The ids of the requests in it: what an answer in their place must carry."""
+    name: str | None
+    """For a lone message, the name 2026-07-28 mirrors in ``Mcp-Name``."""
 
 
 def normalise_path(raw: str) -> str:
@@ -90,44 +109,70 @@ def parse_target(original_url: str) -> Target:
     server = path.split("/")[1]
     if not server:
         raise BadRequest("path names no MCP server")
-    if not _SERVER_NAME.match(server):
+    if not SERVER_NAME.match(server):
         raise BadRequest("path does not start with a valid server name")
     return Target(server=server, path=path)
 
 
-def parse_calls(http_method: str, body: bytes) -> tuple[Call, ...]:
-    """The JSON-RPC calls in the body; empty for a bodyless GET stream or DELETE of a session."""
+def parse_body(http_method: str, body: bytes, *, max_bytes: int) -> McpBody:
+    """The JSON-RPC messages in a request body, read strictly; empty for a bodyless GET or DELETE."""
     if http_method in BODYLESS_METHODS:
         if body:
             raise BadRequest(f"a {http_method} to an MCP server carries no body")
-        return ()
+        return McpBody((), (), None)
     if http_method != "POST":
         raise BadRequest(f"HTTP method {http_method} is not used by MCP")
     if not body:
         raise BadRequest("POST without a JSON-RPC body")
     try:
-        message = json.loads(body, object_pairs_hook=_no_duplicate_keys)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"body is not valid JSON: {_reason(exc)}") from None
+        message = json_limits.loads(body, max_bytes=max_bytes)
+    except json_limits.JsonRefused as exc:
+        raise BadRequest(f"body is not acceptable JSON: {exc}") from None
     if isinstance(message, list):
         if not message:
             raise BadRequest("empty JSON-RPC batch")
         if len(message) > MAX_BATCH:
             raise BadRequest(f"JSON-RPC batch has more than {MAX_BATCH} messages")
-        return tuple(_call(item) for item in message)
-    return (_call(message),)
+        messages = message
+    else:
+        messages = [message]
+    calls = tuple(_call(item) for item in messages)
+    request_ids = tuple(
+        item["id"] for item, call in zip(messages, calls, strict=True) if _is_request(item, call)
+    )
+    name = _mirrored_name(messages[0]) if len(messages) == 1 else None
+    return McpBody(calls, request_ids, name)
+
+
+def error_ids(body: bytes, *, max_bytes: int) -> tuple[RequestId, ...]:
+    """The request ids of a body that may be malformed, for the error answered in their place.
+
+    Never used to decide anything: only to let a client match a refusal to its request.
+    """
+    try:
+        message = json_limits.loads(body, max_bytes=max_bytes)
+    except json_limits.JsonRefused:
+        return ()
+    messages = message if isinstance(message, list) else [message]
+    return tuple(
+        item["id"]
+        for item in messages
+        if isinstance(item, dict) and "method" in item and _is_request_id(item.get("id"))
+    )
 
 
 def _call(message: Any) -> Call:
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         raise BadRequest("not a JSON-RPC 2.0 message")
+    if "id" in message and not _is_request_id(message["id"]):
+        raise BadRequest("JSON-RPC id must be a string or an integer")
     if "method" not in message:
         if "id" in message and (("result" in message) != ("error" in message)):
             return Call(method=None, tool=None)
         raise BadRequest("JSON-RPC message has neither a method nor a result or error")
     method = message["method"]
-    if not isinstance(method, str) or not method:
-        raise BadRequest("JSON-RPC method must be a non-empty string")
+    if not isinstance(method, str) or not _METHOD.match(method):
+        raise BadRequest("JSON-RPC method must be 1 to 128 printable ASCII characters without spaces")
     if "result" in message or "error" in message:
         raise BadRequest("JSON-RPC message is both a request and a response")
     params = message.get("params")
@@ -138,17 +183,27 @@ def _call(message: Any) -> Call:
     name = params.get("name") if isinstance(params, dict) else None
     if not isinstance(name, str) or not name:
         raise BadRequest("tools/call needs params.name")
+    if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise BadRequest(
+            f"tool name must be at most {MAX_NAME_LENGTH} characters with no control, format or "
+            "separator characters"
+        )
     return Call(method=method, tool=name)
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate key in a JSON object")
-    return result
+def _is_request(message: dict[str, Any], call: Call) -> bool:
+    return call.method is not None and "id" in message
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc).split(":")[0][:80]
+def _is_request_id(value: Any) -> bool:
+    """JSON-RPC allows a number or a string; MCP narrows numbers to integers (and never null)."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _mirrored_name(message: dict[str, Any]) -> str | None:
+    """What 2026-07-28's Mcp-Name header mirrors: the tool or prompt name, or the resource URI."""
+    params = message.get("params")
+    if not isinstance(params, dict):
+        return None
+    name = params.get("name") if "name" in params else params.get("uri")
+    return name if isinstance(name, str) else None

@@ -44,7 +44,10 @@ class Stack:
             service.stop()
 
 
-def start_stack(workdir: Path, issuer: Issuer, **gateway_env: str) -> Stack:
+def start_stack(
+    workdir: Path, issuer: Issuer, extra_routes: dict[str, str] | None = None, **gateway_env: str
+) -> Stack:
+    """``extra_routes`` adds servers by name and URL (the tests' own hostile upstreams)."""
     stack = Stack(workdir, issuer)
     try:
         shutil.copy(DATA / "scopes.yml", workdir / "scopes.yml")
@@ -72,6 +75,8 @@ def start_stack(workdir: Path, issuer: Issuer, **gateway_env: str) -> Stack:
             "    headers:",
             "      X-Static-Tag: from-route",
         ]
+        for name, url in (extra_routes or {}).items():
+            lines += [f"  {name}:", f"    url: {url}", "    timeout: 5"]
         stack.routes_file.write_text("\n".join(lines) + "\n")
         stack.start(
             "gateway",

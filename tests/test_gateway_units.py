@@ -127,16 +127,53 @@ def test_tools_list_results_are_filtered_in_sse_and_json() -> None:
     assert filter_json(b"not json", ["a"]) == b"not json"
 
 
+BATCH = (Call("notifications/a", None), Call("tools/call", "place_trade"), Call("notifications/b", None))
+
+
+@pytest.mark.parametrize(
+    ("sent", "calls"),
+    [
+        ([("authorization", "Bearer t2")], (Call("tools/call", "a"),)),
+        ([("cookie", "Bearer t1")], (Call("tools/call", "a"),)),
+        ([("authorization", "Bearer t1"), ("cookie", "c=1")], (Call("tools/call", "a"),)),
+        ([("authorization", "Bearer t1\x00cookie")], (Call("tools/call", "a"),)),
+        ([("authorization", "Bearer t1")], (Call("tools/call", "b"),)),
+        ([("authorization", "Bearer t1")], (Call("tools/call", "None"),)),
+        ([("authorization", "Bearer t1")], (Call("tools/call", None),)),
+        ([("authorization", "Bearer t1")], (Call("tools/call\x01a", None),)),
+        ([("authorization", "Bearer t1")], (Call("tools/call", "a"), Call(None, None))),
+        (
+            [("authorization", "Bearer t1")],
+            (Call("notifications/a\x01None\x00tools/call\x01place_trade\x00notifications/b", None),),
+        ),
+        (
+            [("authorization", "Bearer t1")],
+            (Call('notifications/a",null],["tools/call","place_trade"],["notifications/b', None),),
+        ),
+        (
+            [("authorization", "Bearer t1")],
+            (Call("notifications/a", None), Call("tools/call", "place_trade")),
+        ),
+        ([("authorization", "Bearer t1")], BATCH[::-1]),
+        ([("authorization", "Bearer t1"), ("x-original-method", "GET")], BATCH),
+        ([("authorization", "Bearer t1"), ("origin", "https://evil.example")], BATCH),
+    ],
+)
+def test_decision_cache_keys_never_collide_across_shapes(
+    sent: list[tuple[str, str]], calls: tuple[Call, ...]
+) -> None:
+    reference = DecisionCache.key([("authorization", "Bearer t1")], BATCH)
+    assert DecisionCache.key(sent, calls) != reference
+    assert DecisionCache.key(sent, calls) == DecisionCache.key(list(sent), tuple(calls))
+
+
 def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:
     now = [1000.0]
     cache = DecisionCache(ttl=5, clock=lambda: now[0])
     call = (Call("tools/call", "a"),)
-    key = DecisionCache.key(["Bearer t1"], "POST", "s", call)
-    assert key == DecisionCache.key(["Bearer t1"], "POST", "s", (Call("tools/call", "a"),))
-    assert key != DecisionCache.key(["Bearer t2"], "POST", "s", call)
-    assert key != DecisionCache.key(["Bearer t1"], "POST", "s", (Call("tools/call", "b"),))
-    assert key != DecisionCache.key(["Bearer t1"], "POST", "other", call)
-    assert key != DecisionCache.key(["Bearer t1", "c=1"], "POST", "s", call)
+    sent = [("authorization", "Bearer t1"), ("x-original-method", "POST")]
+    key = DecisionCache.key(sent, call)
+    assert key == DecisionCache.key(list(sent), (Call("tools/call", "a"),))
     cache.observe_policy("v1")
     cache.put(key, {"X-User": "u"}, ["a"], identity_expires=1002.0)
     assert cache.get(key) is not None
