@@ -15,6 +15,7 @@ import httpx2
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from mcp_gateway_core.bodies import BodyTooLarge, read_body
 from mcp_gateway_core.mcp_request import BadRequest
 
 from .config import Settings
@@ -30,10 +31,6 @@ from .tokens import TokenVerifier
 
 logger = logging.getLogger("auth_server")
 decision_logger = logging.getLogger("auth_server.decision")
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 @dataclass(slots=True)
@@ -167,7 +164,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def _validate_request(request: Request, limit: int) -> ValidateRequest:
-    body = await _read_body(request, limit)
+    body = await read_body(request.receive, request.headers.get("content-length"), limit)
     x_body = request.headers.get("x-body")
     if x_body is not None:
         if body:
@@ -183,20 +180,6 @@ async def _validate_request(request: Request, limit: int) -> ValidateRequest:
         cookies=request.headers.getlist("cookie"),
         body=body,
     )
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _log_decision(decision: Decision, elapsed: float) -> None:

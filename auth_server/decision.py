@@ -8,11 +8,11 @@ and every call in it is checked.  Only 200, 400, 401 and 403 come out of here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
+from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_body, parse_target
 
 from .discovery import resource_metadata_url
@@ -91,39 +91,25 @@ class Decider:
                 needed = policy.scopes_granting(target.server, call.method, call.tool)
                 return self._forbidden(target, identity, calls, call, needed, policy.usable)
 
-        allowed_tools = policy.allowed_tools(scopes, target.server)
-        methods = _distinct(call.method for call in calls)
-        tools = _distinct(call.tool for call in calls)
-        body = {
-            "allowed": True,
-            "user": identity.user,
-            "username": identity.username,
-            "client_id": identity.client_id,
-            "groups": list(identity.groups),
-            "scopes": sorted(scopes),
-            "auth_method": identity.auth_method,
-            "server": target.server,
-            "path": target.path,
-            "methods": methods,
-            "tools": tools,
-            "allowed_tools": list(allowed_tools),
-            "expires_at": identity.expires_at,
-            "policy_version": self._policies.version,
-        }
-        headers = {
-            "X-User": identity.user,
-            "X-Username": identity.username or "",
-            "X-Client-Id": identity.client_id or "",
-            "X-Scopes": " ".join(sorted(scopes)),
-            "X-Auth-Method": identity.auth_method,
-            "X-Server-Name": target.server,
-            "X-Tool-Name": ",".join(tools),
-            "X-Policy-Version": self._policies.version,
-        }
+        answer = AllowAnswer(
+            user=identity.user,
+            username=identity.username,
+            client_id=identity.client_id,
+            groups=identity.groups,
+            scopes=tuple(sorted(scopes)),
+            auth_method=identity.auth_method,
+            server=target.server,
+            path=target.path,
+            methods=_distinct(call.method for call in calls),
+            tools=_distinct(call.tool for call in calls),
+            allowed_tools=policy.allowed_tools(scopes, target.server),
+            expires_at=identity.expires_at,
+            policy_version=self._policies.version,
+        )
         return Decision(
             200,
-            body,
-            {name: header_value(value) for name, value in headers.items()},
+            answer.to_json(),
+            {**answer.identity_headers(), "X-Policy-Version": answer.policy_version},
             reason="allowed",
             identity=identity,
             target=target,
@@ -216,13 +202,6 @@ def session_cookie_values(cookie_headers: Sequence[str], name: str) -> list[str]
     return values
 
 
-def header_value(value: str) -> str:
-    """Claims are signed but still caller-chosen text: never let them break a header line."""
-    if all(" " <= ch <= "~" for ch in value):
-        return value
-    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
-
-
 def _challenge(**params: str) -> str:
     rendered = ", ".join(f'{name}="{_quoted_string(value)}"' for name, value in params.items() if value)
     return f"Bearer {rendered}"
@@ -242,5 +221,5 @@ def bad_request(reason: str, target: Target | None, identity: Identity | None = 
     )
 
 
-def _distinct(values: Any) -> list[str]:
-    return list(dict.fromkeys(value for value in values if value is not None))
+def _distinct(values: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(value for value in values if value is not None))

@@ -7,8 +7,8 @@ import sys
 from mcp_gateway_core.env import ConfigError
 from mcp_gateway_core.service import run_service
 
+from .app import Gateway
 from .config import GatewaySettings
-from .proxy import Gateway
 from .routes import RoutesError, RouteStore
 
 

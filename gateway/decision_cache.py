@@ -16,16 +16,9 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
+from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import Call
-
-
-@dataclass(frozen=True, slots=True)
-class CachedDecision:
-    identity: dict[str, str]
-    allowed_tools: list[str]
-    expires: float
 
 
 class DecisionCache:
@@ -33,7 +26,7 @@ class DecisionCache:
         self.ttl = ttl
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[bytes, CachedDecision] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[AllowAnswer, float]] = OrderedDict()
         self._policy_version: str | None = None
 
     @property
@@ -54,20 +47,19 @@ class DecisionCache:
         )
         return hashlib.sha256(material.encode("ascii")).digest()
 
-    def get(self, key: bytes) -> CachedDecision | None:
+    def get(self, key: bytes) -> AllowAnswer | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires <= self._clock():
+        answer, expires = entry
+        if expires <= self._clock():
             del self._entries[key]
             return None
-        return entry
+        return answer
 
-    def put(
-        self, key: bytes, identity: dict[str, str], allowed_tools: list[str], identity_expires: float
-    ) -> None:
-        expires = min(self._clock() + self.ttl, identity_expires)
-        self._entries[key] = CachedDecision(identity, allowed_tools, expires)
+    def put(self, key: bytes, answer: AllowAnswer) -> None:
+        """Remember an allow for ``ttl`` seconds, never past the identity's expiry."""
+        self._entries[key] = (answer, min(self._clock() + self.ttl, answer.expires_at))
         self._entries.move_to_end(key)
         if len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from mcp_gateway_core.contract import IDENTITY_HEADERS
+
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -22,30 +24,12 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-IDENTITY_HEADERS = (
-    "X-User",
-    "X-Username",
-    "X-Client-Id",
-    "X-Scopes",
-    "X-Auth-Method",
-    "X-Server-Name",
-    "X-Tool-Name",
-)
 _IDENTITY_EXACT = frozenset({"x-client-id", "x-scopes", "x-server-name", "x-tool-name"})
 _IDENTITY_PREFIXES = ("x-user", "x-auth-", "x-forwarded-", "x-original-")
-_REQUEST_DROPPED = frozenset(
-    {
-        "host",
-        "authorization",
-        "content-length",
-        "forwarded",
-        "x-real-ip",
-        "accept-encoding",
-        "x-body",
-        "expect",
-    }
-)
-_RESPONSE_DROPPED = frozenset({"content-length"})
+FRAMING = frozenset({"content-length", "expect"})
+"""Each hop frames its own message: aiohttp sets the length, the gateway already answered any 100-continue."""
+_REQUEST_DROPPED = frozenset({"host", "authorization", "forwarded", "x-real-ip", "accept-encoding", "x-body"})
+_AUTH_PAGE_DROPPED = frozenset({"host", "forwarded", "x-real-ip", "x-body"})
 
 
 def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -56,13 +40,28 @@ def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
     return tokens
 
 
+def end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The headers meant for the next hop too: no hop-by-hop, none named in Connection, no framing.
+
+    The one rule for every hop in both directions: caller to upstream, caller to the auth
+    server, upstream or auth server back to the caller.  Names are lower-cased.
+    """
+    pairs = [(name.lower(), value) for name, value in headers]
+    listed = _connection_tokens(pairs)
+    return [
+        (name, value)
+        for name, value in pairs
+        if name not in HOP_BY_HOP and name not in listed and name not in FRAMING
+    ]
+
+
 def _is_identity_like(name: str) -> bool:
     folded = name.replace("_", "-")
     return folded in _IDENTITY_EXACT or folded.startswith(_IDENTITY_PREFIXES)
 
 
 def upstream_request_headers(
-    incoming: list[tuple[str, str]],
+    incoming: Iterable[tuple[str, str]],
     *,
     session_cookie: str,
     identity: Mapping[str, str],
@@ -71,11 +70,14 @@ def upstream_request_headers(
     forwarded_proto: str,
     forwarded_host: str,
 ) -> list[tuple[str, str]]:
-    """``incoming`` are lower-cased (name, value) pairs as the ASGI server gave them."""
-    listed = _connection_tokens(incoming)
+    """What reaches an upstream: the caller's end-to-end headers minus credentials and spoofs, plus ours.
+
+    Every identity header is sent, empty when ``identity`` lacks it, so an upstream never
+    has to wonder whether an absent one was stripped or never set.
+    """
     headers: list[tuple[str, str]] = []
-    for name, value in incoming:
-        if name in HOP_BY_HOP or name in listed or name in _REQUEST_DROPPED or _is_identity_like(name):
+    for name, value in end_to_end(incoming):
+        if name in _REQUEST_DROPPED or _is_identity_like(name):
             continue
         if name == "cookie":
             value = _without_cookie(value, session_cookie)
@@ -95,14 +97,28 @@ def upstream_request_headers(
     return headers
 
 
-def downstream_response_headers(upstream: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    pairs = [(name.lower(), value) for name, value in upstream]
-    listed = _connection_tokens(pairs)
-    return [
+def auth_request_headers(
+    incoming: Iterable[tuple[str, str]], *, forwarded_for: str, forwarded_proto: str, forwarded_host: str
+) -> list[tuple[str, str]]:
+    """What reaches the auth server's own pages (login, discovery, home): credentials do, spoofs do not."""
+    headers = [
         (name, value)
-        for name, value in pairs
-        if name not in HOP_BY_HOP and name not in listed and name not in _RESPONSE_DROPPED
+        for name, value in end_to_end(incoming)
+        if name not in _AUTH_PAGE_DROPPED
+        and not name.replace("_", "-").startswith(("x-forwarded-", "x-gateway-"))
     ]
+    headers.extend(
+        [
+            ("x-forwarded-for", forwarded_for),
+            ("x-forwarded-proto", forwarded_proto),
+            ("x-forwarded-host", forwarded_host),
+        ]
+    )
+    return headers
+
+
+def downstream_response_headers(upstream: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return end_to_end(upstream)
 
 
 def _without_cookie(header: str, name: str) -> str:

@@ -7,15 +7,18 @@ it recorded.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.hostile import HostileUpstream
+from tests.hostile import HostileUpstream, json_response
 from tests.issuer import Issuer
+from tests.servers import ServiceProcess
 from tests.stack import Stack, start_stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -164,3 +167,122 @@ def test_hostile_json_is_a_400_never_a_500(
     assert upstream.received == []
     assert "Traceback" not in stack.gateway.log_text()
     assert "Traceback" not in stack.auth.log_text()
+
+
+def chunked(payload: bytes) -> bytes:
+    """``payload`` as one chunk: a smuggled request when a hop forwards it with the wrong framing."""
+    return f"{len(payload):x}\r\n".encode() + payload + b"\r\n0\r\n\r\n"
+
+
+HOP_BY_HOP_VARIANTS = [
+    ("Transfer-Encoding: chunked", b"0\r\n\r\n"),
+    ("Transfer-Encoding: chunked", b"5\r\nhello\r\n0\r\n\r\n"),
+    ("Transfer-Encoding: chunked", chunked(b"0\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")),
+    ("Transfer-Encoding: gzip, chunked", b"0\r\n\r\n"),
+    ("TE: trailers", b""),
+    ("Upgrade: h2c\r\nConnection: Upgrade", b""),
+    ("Upgrade: websocket", b""),
+    ("Keep-Alive: timeout=600, max=1000", b""),
+    ("Expect: 100-continue\r\nContent-Length: 0", b""),
+    ("Connection: X-Poison\r\nX-Poison: 1", b""),
+    ("Connection: close, Content-Type\r\nContent-Type: text/plain", b""),
+    ("Proxy-Connection: keep-alive", b""),
+    ("Trailer: X-T", b""),
+]
+
+
+async def raw_exchange(url: str, request: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    await writer.drain()
+    received = b""
+    try:
+        while not re.search(rb"HTTP/1\.1 (?!100)\d{3}", received):
+            chunk = await asyncio.wait_for(reader.read(65536), 10)
+            if not chunk:
+                break
+            received += chunk
+    finally:
+        writer.close()
+    return received.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
+def hostile_get(path: str, header: str, body: bytes) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: gw.example\r\n{header}\r\n\r\n".encode() + body
+
+
+@pytest.fixture(scope="module")
+def recorded_auth_hop(
+    hostile: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServiceProcess, HostileUpstream]]:
+    """A gateway whose auth server is a recording server: what crosses the auth hop is visible."""
+    recorder = HostileUpstream()
+    workdir = tmp_path_factory.mktemp("auth-hop")
+    (workdir / "routes.yml").write_text(f"servers:\n  hostile:\n    url: {hostile.url}\n")
+    gateway = ServiceProcess(
+        "gateway",
+        {"AUTH_SERVER_URL": recorder.url, "ROUTES_CONFIG": str(workdir / "routes.yml")},
+        workdir / "gateway.log",
+    )
+    gateway.wait_healthy()
+    yield gateway, recorder
+    gateway.stop()
+    recorder.close()
+
+
+@pytest.mark.parametrize(("header", "body"), HOP_BY_HOP_VARIANTS)
+@pytest.mark.parametrize("path", ["/.well-known/oauth-protected-resource", "/oauth2/login/cognito", "/"])
+async def test_hop_by_hop_headers_never_cross_to_the_auth_server(
+    recorded_auth_hop: tuple[ServiceProcess, HostileUpstream], header: str, body: bytes, path: str
+) -> None:
+    gateway, recorder = recorded_auth_hop
+    recorder.reset(lambda request, writer: _json_ok(writer))
+    answer = await raw_exchange(gateway.url, hostile_get(path, header, body))
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    [received] = recorder.received
+    sent = {name.lower() for name, _ in received.headers}
+    for name in (
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "keep-alive",
+        "expect",
+        "x-poison",
+        "proxy-connection",
+        "trailer",
+    ):
+        assert name not in sent, (name, received.headers)
+    assert received.header("content-type") != "text/plain"
+    assert received.header("connection") in (None, "keep-alive", "close")
+
+
+async def _json_ok(writer: asyncio.StreamWriter) -> None:
+    writer.write(json_response({"ok": True}))
+
+
+async def test_hop_by_hop_headers_of_one_caller_never_break_another(
+    stack: Stack, issuer: Issuer, upstream: HostileUpstream
+) -> None:
+    """Anonymous requests full of hop-by-hop headers, interleaved with a user's calls on the same pool."""
+    upstream.reset()
+    token = issuer.user_access_token("alice", ["mcp-registry-user"])
+    headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT, "Content-Type": "application/json"}
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+
+        async def user_call() -> int:
+            return (await http.post("/hostile/mcp", json=call("safe_tool"), headers=headers)).status_code
+
+        statuses: list[int] = []
+        for round_ in range(40):
+            header, body = HOP_BY_HOP_VARIANTS[round_ % len(HOP_BY_HOP_VARIANTS)]
+            hostile = [
+                raw_exchange(
+                    stack.gateway.url,
+                    hostile_get("/.well-known/oauth-protected-resource/currenttime/mcp", header, body),
+                )
+                for _ in range(3)
+            ]
+            results = await asyncio.gather(*hostile, user_call(), user_call())
+            statuses += results[-2:]
+    assert statuses == [200] * len(statuses), statuses

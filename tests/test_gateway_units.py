@@ -13,6 +13,7 @@ from gateway.headers import downstream_response_headers, upstream_request_header
 from gateway.routes import RoutesError, load_routes
 from gateway.sse import events, rewriter
 from gateway.tool_filter import filter_json
+from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import Call
 
 
@@ -167,6 +168,12 @@ def test_decision_cache_keys_never_collide_across_shapes(
     assert DecisionCache.key(sent, calls) == DecisionCache.key(list(sent), tuple(calls))
 
 
+def allow(expires_at: int) -> AllowAnswer:
+    return AllowAnswer(
+        "u", "u", None, (), (), "jwt", "s", "/s/mcp", ("tools/call",), ("a",), ("a",), expires_at, "v1"
+    )
+
+
 def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:
     now = [1000.0]
     cache = DecisionCache(ttl=5, clock=lambda: now[0])
@@ -175,14 +182,14 @@ def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:
     key = DecisionCache.key(sent, call)
     assert key == DecisionCache.key(list(sent), (Call("tools/call", "a"),))
     cache.observe_policy("v1")
-    cache.put(key, {"X-User": "u"}, ["a"], identity_expires=1002.0)
+    cache.put(key, allow(expires_at=1002))
     assert cache.get(key) is not None
     now[0] = 1002.0
     assert cache.get(key) is None, "never past the identity's expiry"
-    cache.put(key, {"X-User": "u"}, ["a"], identity_expires=9999.0)
+    cache.put(key, allow(expires_at=9999))
     now[0] = 1007.5
     assert cache.get(key) is None, "never past the ttl"
-    cache.put(key, {"X-User": "u"}, ["a"], identity_expires=9999.0)
+    cache.put(key, allow(expires_at=9999))
     cache.observe_policy("v1")
     assert cache.get(key) is not None
     cache.observe_policy("v2")

@@ -1,0 +1,189 @@
+"""The gateway as an ASGI app: it routes each request to the phase that handles it.
+
+``/health`` and ``/ready`` are its own; ``/``, ``/oauth2/*`` and ``/.well-known/*`` are
+the auth server's pages, passed through; everything else is an MCP request to
+``/<server>/...``: read once, decided once, forwarded, relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.types import Receive, Scope, Send
+
+from mcp_gateway_core.bodies import BodyTooLarge, read_body
+from mcp_gateway_core.contract import GATEWAY_SERVERS, login_location
+from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
+
+from .answers import Answer, error_answer, json_answer, redirect
+from .auth_client import Allow, AuthClient, Refusal, Unavailable
+from .config import GatewaySettings
+from .decision_cache import DecisionCache
+from .headers import auth_request_headers
+from .relay import relay
+from .request import GatewayRequest, read_request
+from .routes import Route, RouteStore
+from .upstream import Upstreams
+
+logger = logging.getLogger("gateway")
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, routes: RouteStore) -> None:
+        self.settings = settings
+        self.routes = routes
+        self.auth = AuthClient(
+            settings.auth_server_url,
+            settings.auth_timeout_seconds,
+            DecisionCache(settings.decision_cache_seconds),
+        )
+        self.upstreams = Upstreams(settings.session_cookie_name)
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        await self.auth.start()
+        await self.upstreams.start()
+        if self.settings.routes_reload_seconds > 0:
+            self._watcher = asyncio.get_running_loop().create_task(
+                self.routes.watch(self.settings.routes_reload_seconds)
+            )
+
+    async def shutdown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        await self.auth.close()
+        await self.upstreams.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/health":
+            await json_answer(200, {"status": "ok"}).send(send)
+            return
+        if scope["path"] == "/ready":
+            await (await self._ready()).send(send)
+            return
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        try:
+            path = normalise_path(raw_path)
+        except BadRequest as exc:
+            await error_answer(400, "invalid_request", str(exc)).send(send)
+            return
+        if path == "/" or path.startswith(("/oauth2/", "/.well-known/")):
+            answer = await self._auth_page(scope, receive, path)
+            await answer.send(send)
+        else:
+            await self._mcp(scope, receive, send, path)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _ready(self) -> Answer:
+        problems = []
+        auth_problem = await self.auth.health_problem()
+        if auth_problem is not None:
+            problems.append(auth_problem)
+        if not self.routes.routes:
+            problems.append("no routes")
+        if self.routes.last_error:
+            problems.append(f"route file not applied: {self.routes.last_error}")
+        body = {
+            "status": "not ready" if problems else "ready",
+            "servers": sorted(self.routes.routes),
+            "problems": problems,
+        }
+        return json_answer(503 if problems else 200, body)
+
+    async def _mcp(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        server = path[1:].partition("/")[0]
+        route = self.routes.routes.get(server)
+        if route is None:
+            await error_answer(404, "not_found", f"no MCP server named {server!r}").send(send)
+            return
+        try:
+            request = await read_request(scope, receive, path, self.settings.max_body_bytes)
+        except BodyTooLarge:
+            await error_answer(413, "request_too_large", "request body is too large").send(send)
+            return
+        mismatch = request.header_mismatch()
+        if mismatch:
+            await error_answer(400, "invalid_request", mismatch, request.ids).send(send)
+            return
+
+        outcome = await self.auth.decide(request)
+        if isinstance(outcome, Unavailable):
+            await error_answer(503, "auth_unavailable", outcome.reason, request.ids).send(send)
+        elif isinstance(outcome, Refusal):
+            await _refused(request, outcome).send(send)
+        elif isinstance(request.parsed, BadRequest):
+            logger.error("the auth server allowed a body the gateway cannot read; refusing")
+            await error_answer(400, "invalid_request", str(request.parsed), request.ids).send(send)
+        else:
+            await self._forward(send, receive, request, route, outcome)
+
+    async def _forward(
+        self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow
+    ) -> None:
+        opened = await self.upstreams.open(route, request, allow.answer)
+        if isinstance(opened, Answer):
+            await opened.send(send)
+            return
+        try:
+            await relay(send, receive, opened, route, request, allow.answer)
+        finally:
+            opened.close()
+
+    async def _auth_page(self, scope: Scope, receive: Receive, path: str) -> Answer:
+        """``/``, ``/oauth2/*`` and ``/.well-known/*`` belong to the auth server; passed through.
+
+        The home page lists the caller's servers, so it is told the gateway's route names.
+        """
+        try:
+            body = await read_body(receive, _header(scope, b"content-length"), self.settings.max_body_bytes)
+        except BodyTooLarge:
+            return error_answer(413, "request_too_large", "request body is too large")
+        incoming = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]]
+        headers = auth_request_headers(
+            incoming,
+            forwarded_for=(scope.get("client") or ("", 0))[0],
+            forwarded_proto=scope.get("scheme", "http"),
+            forwarded_host=_header(scope, b"host") or "",
+        )
+        headers.append((GATEWAY_SERVERS, ",".join(sorted(self.routes.routes))))
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = quote_path(path) + (f"?{query}" if query else "")
+        answer = await self.auth.page(scope["method"], target, headers, body)
+        if isinstance(answer, Unavailable):
+            return error_answer(503, "auth_unavailable", answer.reason)
+        return answer
+
+
+def _refused(request: GatewayRequest, refusal: Refusal) -> Answer:
+    """The auth server's refusal; a browser without a session is sent to sign in instead."""
+    is_browser = (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and "authorization" not in request.headers
+    )
+    if refusal.status == 401 and is_browser:
+        return redirect(login_location(request.public_url))
+    return Answer(refusal.status, refusal.headers, refusal.body)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None

@@ -1,0 +1,74 @@
+"""Opening the allowed request to its MCP server, and what each way of failing answers.
+
+Only the response head is awaited here (bounded by the route's ``timeout``); the body is
+relayed by :mod:`gateway.relay`.  Every failure to reach the upstream is mapped in one
+place: refused or reset connections are a 502, no response head in time is a 504.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import anyio
+from yarl import URL
+
+from mcp_gateway_core.contract import AllowAnswer
+from mcp_gateway_core.mcp_request import quote_path
+
+from .answers import Answer, error_answer
+from .headers import upstream_request_headers
+from .request import GatewayRequest
+from .routes import Route
+
+logger = logging.getLogger("gateway.upstream")
+
+
+class Upstreams:
+    def __init__(self, session_cookie_name: str) -> None:
+        self._session_cookie_name = session_cookie_name
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=60),
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def open(
+        self, route: Route, request: GatewayRequest, allow: AllowAnswer
+    ) -> aiohttp.ClientResponse | Answer:
+        """The upstream's response with its head read, or the answer that replaces it."""
+        assert self._session is not None, "Upstreams.start() was not awaited"
+        query = f"?{request.query}" if request.query else ""
+        url = URL(f"{route.url}/{quote_path(request.rest)}{query}", encoded=True)
+        headers = upstream_request_headers(
+            request.headers.items(),
+            session_cookie=self._session_cookie_name,
+            identity=allow.identity_headers(),
+            static=route.headers,
+            forwarded_for=request.client_host,
+            forwarded_proto=request.scheme,
+            forwarded_host=request.host,
+        )
+        try:
+            with anyio.fail_after(route.timeout):
+                return await self._session.request(
+                    request.method,
+                    url,
+                    headers=headers,
+                    data=request.body or None,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout),
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return error_answer(504, "upstream_timeout", f"{route.name} did not answer in time", request.ids)
+        except aiohttp.ClientError as exc:
+            logger.warning("upstream %s unreachable: %s", route.name, type(exc).__name__)
+            return error_answer(502, "upstream_unavailable", f"{route.name} is unreachable", request.ids)

@@ -1,0 +1,154 @@
+"""What the gateway and the auth server say to each other, written down once.
+
+The gateway asks ``POST /validate`` with the caller's credentials, the original method
+and URL, and the exact body; the auth server answers 200 with an :class:`AllowAnswer`
+as JSON (and the same identity as headers, for nginx ``auth_request``), or a refusal.
+Both sides serialise through this module, so a field renamed on one side cannot
+silently turn into an empty identity on the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+VALIDATE_PATH = "/validate"
+LOGIN_PATH = "/oauth2/login/cognito"
+CALLBACK_PATH = "/oauth2/callback/cognito"
+LOGOUT_PATH = "/oauth2/logout/cognito"
+
+ORIGINAL_URL = "x-original-url"
+ORIGINAL_METHOD = "x-original-method"
+GATEWAY_SERVERS = "x-gateway-servers"
+"""Sent by the gateway to the auth server's own pages: the route names it serves, comma separated."""
+POLICY_VERSION = "x-policy-version"
+
+IDENTITY_HEADERS = (
+    "X-User",
+    "X-Username",
+    "X-Client-Id",
+    "X-Scopes",
+    "X-Auth-Method",
+    "X-Server-Name",
+    "X-Tool-Name",
+)
+"""What an upstream learns about the caller; the gateway sends every one, empty when unknown."""
+
+
+def login_location(next_path: str) -> str:
+    """Where a browser without a session is sent to sign in, coming back to ``next_path``."""
+    return f"{LOGIN_PATH}?next={quote(next_path, safe='')}"
+
+
+def header_value(value: str) -> str:
+    """Claims are signed but still caller-chosen text: never let them break a header line."""
+    if all(" " <= ch <= "~" for ch in value):
+        return value
+    return quote(value, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+@dataclass(frozen=True, slots=True)
+class AllowAnswer:
+    """The auth server's 200: who the caller is and what they may do on this server."""
+
+    user: str
+    username: str | None
+    client_id: str | None
+    groups: tuple[str, ...]
+    scopes: tuple[str, ...]
+    auth_method: str
+    server: str
+    path: str
+    methods: tuple[str, ...]
+    tools: tuple[str, ...]
+    allowed_tools: tuple[str, ...]
+    """Tools this caller may call on ``server``; ``("*",)`` for all."""
+    expires_at: int
+    """Epoch seconds after which the identity must be proven again."""
+    policy_version: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed": True,
+            "user": self.user,
+            "username": self.username,
+            "client_id": self.client_id,
+            "groups": list(self.groups),
+            "scopes": list(self.scopes),
+            "auth_method": self.auth_method,
+            "server": self.server,
+            "path": self.path,
+            "methods": list(self.methods),
+            "tools": list(self.tools),
+            "allowed_tools": list(self.allowed_tools),
+            "expires_at": self.expires_at,
+            "policy_version": self.policy_version,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> AllowAnswer:
+        """The answer in ``data``; ValueError unless it is a well-formed allow."""
+        if not isinstance(data, dict) or data.get("allowed") is not True:
+            raise ValueError("not an allow")
+        return cls(
+            user=_text(data, "user"),
+            username=_optional_text(data, "username"),
+            client_id=_optional_text(data, "client_id"),
+            groups=_texts(data, "groups"),
+            scopes=_texts(data, "scopes"),
+            auth_method=_text(data, "auth_method"),
+            server=_text(data, "server"),
+            path=_text(data, "path"),
+            methods=_texts(data, "methods"),
+            tools=_texts(data, "tools"),
+            allowed_tools=_texts(data, "allowed_tools"),
+            expires_at=_integer(data, "expires_at"),
+            policy_version=_text(data, "policy_version"),
+        )
+
+    def identity_headers(self) -> dict[str, str]:
+        """The identity as headers, every value safe to put on a header line."""
+        values = {
+            "X-User": self.user,
+            "X-Username": self.username or "",
+            "X-Client-Id": self.client_id or "",
+            "X-Scopes": " ".join(self.scopes),
+            "X-Auth-Method": self.auth_method,
+            "X-Server-Name": self.server,
+            "X-Tool-Name": ",".join(self.tools),
+        }
+        return {name: header_value(value) for name, value in values.items()}
+
+    @property
+    def identity_key(self) -> str:
+        """Who this is, for binding state (MCP sessions, limits) to one identity."""
+        return f"{self.auth_method}:{self.client_id or ''}:{self.user}"
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is not a string")
+    return value
+
+
+def _optional_text(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} is not a string")
+    return value
+
+
+def _texts(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{key} is not a list of strings")
+    return tuple(value)
+
+
+def _integer(data: dict[str, Any], key: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"{key} is not an integer")
+    return value
