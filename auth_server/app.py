@@ -75,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
                 cookie_name=settings.session_cookie_name,
                 external_url=settings.gateway_external_url,
                 max_body_bytes=settings.max_body_bytes,
+                allowed_origins=settings.allowed_origins,
             )
             app.state.components = Components(settings, jwks, policies, sessions, decider)
             if not await jwks.refresh():
@@ -85,7 +86,13 @@ def create_app(settings: Settings) -> FastAPI:
                 yield
             await jwks.aclose()
 
-    app = FastAPI(title="MCP gateway auth server", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="MCP gateway auth server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,  # its redirects would name the auth server's internal address
+    )
 
     @app.api_route("/validate", methods=["GET", "POST"])
     async def validate(request: Request) -> Response:
@@ -179,6 +186,8 @@ async def _validate_request(request: Request, limit: int) -> ValidateRequest:
         authorization=request.headers.get("authorization"),
         cookies=request.headers.getlist("cookie"),
         body=body,
+        origin=request.headers.get("origin"),
+        fetch_site=request.headers.get("sec-fetch-site"),
     )
 
 

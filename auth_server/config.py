@@ -12,8 +12,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mcp_gateway_core.env import ConfigError, Env, check_url
+
+from .origins import origin_of
 
 TOKEN_USES = frozenset({"access", "id"})
 MIN_SECRET_KEY_LENGTH = 32
@@ -49,6 +52,7 @@ class Settings:
     http_timeout_seconds: float
     policy_reload_seconds: float
     max_body_bytes: int
+    allowed_origins: frozenset[str]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +122,7 @@ class Settings:
             raise ConfigError("SESSION_COOKIE_NAME", f"{cookie_name!r} is not a valid cookie name")
 
         domain = _cognito_domain(env.text("COGNITO_DOMAIN"), region)
+        external_url = env.url("GATEWAY_EXTERNAL_URL") or "http://localhost:8080"
         return cls(
             aws_region=region,
             user_pool_id=pool_id,
@@ -135,13 +140,14 @@ class Settings:
             session_max_age=env.integer("SESSION_MAX_AGE", 28800, minimum=60),
             session_cookie_secure=env.boolean("SESSION_COOKIE_SECURE", True),
             scopes_config=Path(env.text("SCOPES_CONFIG") or "./scopes.yml"),
-            gateway_external_url=env.url("GATEWAY_EXTERNAL_URL") or "http://localhost:8080",
+            gateway_external_url=external_url,
             jwt_leeway_seconds=env.integer("JWT_LEEWAY_SECONDS", 30, minimum=0, maximum=300),
             jwks_penalty_seconds=env.number("JWKS_PENALTY_SECONDS", 10.0, minimum=0.0),
             jwks_max_age_seconds=env.number("JWKS_MAX_AGE_SECONDS", 3600.0, minimum=1.0),
             http_timeout_seconds=env.number("HTTP_TIMEOUT_SECONDS", 5.0, minimum=0.1),
             policy_reload_seconds=env.number("POLICY_RELOAD_SECONDS", 2.0, minimum=0.0),
             max_body_bytes=env.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            allowed_origins=_origins(env.words("ALLOWED_ORIGINS"), external_url),
         )
 
 
@@ -157,3 +163,22 @@ def _cognito_domain(value: str | None, region: str) -> str | None:
             f"{value!r} is neither a domain prefix (e.g. my-app) nor a URL (e.g. https://auth.example.com)",
         )
     return f"https://{value}.auth.{region}.amazoncognito.com"
+
+
+def _origins(values: tuple[str, ...], external_url: str) -> frozenset[str]:
+    """Browser origins whose MCP requests are accepted: the gateway's own, plus ALLOWED_ORIGINS."""
+    origins = {origin_of(external_url)}
+    for value in values:
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path.strip("/")
+            or parts.query
+        ):
+            raise ConfigError(
+                "ALLOWED_ORIGINS",
+                f"{value!r} is not an origin; write scheme://host[:port], e.g. https://app.example.com",
+            )
+        origins.add(origin_of(value))
+    return frozenset(origins)

@@ -17,6 +17,7 @@ from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_body, p
 
 from .discovery import resource_metadata_url
 from .identity import AuthenticationError, Identity
+from .origins import cookie_problem, origin_problem
 from .policy_store import PolicyStore
 from .session import SessionCodec
 from .tokens import TokenVerifier
@@ -31,6 +32,9 @@ class ValidateRequest:
     authorization: str | None
     cookies: Sequence[str]
     body: bytes
+    origin: str | None = None
+    fetch_site: str | None = None
+    """``Sec-Fetch-Site``, as browsers send it."""
 
 
 @dataclass(slots=True)
@@ -58,6 +62,7 @@ class Decider:
         cookie_name: str,
         external_url: str,
         max_body_bytes: int,
+        allowed_origins: frozenset[str],
     ) -> None:
         self._verifier = verifier
         self._sessions = sessions
@@ -65,6 +70,7 @@ class Decider:
         self._cookie_name = cookie_name
         self._external_url = external_url
         self._max_body_bytes = max_body_bytes
+        self._allowed_origins = allowed_origins
 
     async def decide(self, request: ValidateRequest) -> Decision:
         if request.original_url is None:
@@ -74,10 +80,17 @@ class Decider:
         except BadRequest as exc:
             return bad_request(str(exc), None)
 
+        problem = origin_problem(request.origin, self._allowed_origins)
+        if problem is not None:
+            return _refused_origin(problem, target)
         try:
             identity = await self.authenticate(request.authorization, request.cookies)
         except AuthenticationError as exc:
             return self._unauthenticated(str(exc), target)
+        if identity.auth_method == "session_cookie":
+            problem = cookie_problem(request.fetch_site)
+            if problem is not None:
+                return _refused_origin(problem, target, identity)
 
         try:
             calls = parse_body(request.http_method, request.body, max_bytes=self._max_body_bytes).calls
@@ -209,6 +222,16 @@ def _challenge(**params: str) -> str:
 
 def _quoted_string(value: str) -> str:
     return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "'" if ch == '"' else "?" for ch in value)
+
+
+def _refused_origin(reason: str, target: Target, identity: Identity | None = None) -> Decision:
+    return Decision(
+        403,
+        {"error": "origin_not_allowed", "error_description": reason},
+        reason=reason,
+        identity=identity,
+        target=target,
+    )
 
 
 def bad_request(reason: str, target: Target | None, identity: Identity | None = None) -> Decision:

@@ -159,7 +159,7 @@ def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
         _clear_session(response, settings)
         return response
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/login/cognito", login),
             Route("/callback/cognito", callback_route),
@@ -177,6 +177,8 @@ def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
             )
         ],
     )
+    app.router.redirect_slashes = False
+    return app
 
 
 def _clear_session(response: Response, settings: Settings) -> None:

@@ -24,6 +24,7 @@ from .headers import auth_request_headers
 from .relay import relay
 from .request import GatewayRequest, read_request
 from .routes import Route, RouteStore
+from .session_binding import Binding, SessionBindings
 from .upstream import Upstreams
 
 logger = logging.getLogger("gateway")
@@ -39,6 +40,7 @@ class Gateway:
             DecisionCache(settings.decision_cache_seconds),
         )
         self.upstreams = Upstreams(settings.session_cookie_name)
+        self.sessions = SessionBindings()
         self._watcher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -136,12 +138,46 @@ class Gateway:
     async def _forward(
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow
     ) -> None:
+        identity = allow.answer.identity_key
+        presented = request.session_id
+        if (
+            presented is not None
+            and self.sessions.binding(route.name, presented, identity) is not Binding.MINE
+        ):
+            logger.warning("MCP session refused: not opened by this caller", extra={"server": route.name})
+            await error_answer(
+                404,
+                "session_not_found",
+                f"no MCP session of yours with that id on {route.name}; start a new session",
+                request.ids,
+            ).send(send)
+            return
         opened = await self.upstreams.open(route, request, allow.answer)
         if isinstance(opened, Answer):
             await opened.send(send)
             return
         try:
-            await relay(send, receive, opened, route, request, allow.answer)
+            handed_out = opened.headers.get("mcp-session-id")
+            if handed_out is not None and not self.sessions.bind(route.name, handed_out, identity):
+                logger.warning("upstream %s handed out a session id of another caller", route.name)
+                await error_answer(
+                    502,
+                    "upstream_refused",
+                    f"{route.name} handed out a session of another caller",
+                    request.ids,
+                ).send(send)
+                return
+            if request.method == "DELETE" and presented is not None and opened.status < 300:
+                self.sessions.forget(route.name, presented)
+            await relay(
+                send,
+                receive,
+                opened,
+                route,
+                request,
+                allow.answer,
+                lambda session: self.sessions.bind(route.name, session, identity),
+            )
         finally:
             opened.close()
 

@@ -27,7 +27,9 @@ from .request import GatewayRequest
 logger = logging.getLogger("gateway.auth")
 
 DECISION_STATUSES = frozenset({200, 400, 401, 403, 413})
-FORWARDED_TO_DECISION = frozenset({"authorization", "cookie", "accept", "content-type", "user-agent"})
+FORWARDED_TO_DECISION = frozenset(
+    {"authorization", "cookie", "accept", "content-type", "user-agent", "origin", "sec-fetch-site"}
+)
 MAX_DECISION_BYTES = 1_048_576
 
 
@@ -126,6 +128,12 @@ class AuthClient:
             logger.warning("auth server sent an unreadable allow; refusing")
             return Unavailable("the authorization service sent an unreadable answer")
 
+    def _public(self, location: str) -> str:
+        """A redirect to the auth server's own address becomes a path: that address is internal."""
+        if location.startswith(self.base_url + "/"):
+            return location[len(self.base_url) :]
+        return location
+
     async def health_problem(self) -> str | None:
         """Why the auth server is not usable, or None."""
         try:
@@ -147,9 +155,13 @@ class AuthClient:
                 method, url, headers=headers, data=body or None, allow_redirects=False
             ) as response:
                 content = await response.read()
-                passed = downstream_response_headers(
-                    (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
-                )
+                passed = [
+                    (name, self._public(value) if name == "location" else value)
+                    for name, value in downstream_response_headers(
+                        (name.decode("latin-1"), value.decode("latin-1"))
+                        for name, value in response.raw_headers
+                    )
+                ]
                 return Answer(response.status, [*passed, ("content-length", str(len(content)))], content)
         except (aiohttp.ClientError, TimeoutError):
             return Unavailable("the authorization service did not answer")

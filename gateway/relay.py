@@ -1,29 +1,50 @@
-"""Relaying an upstream's response to the caller as it arrives.
+"""Relaying an upstream's response to the caller as it arrives, on the gateway's terms.
 
-It is written against ASGI directly rather than a framework's response classes because
-it must forward bytes as they arrive and notice a client disconnect while a stream is
-open; a framework's response classes buffer or hide exactly that.
+Written against ASGI directly rather than a framework's response classes because it must
+forward bytes as they arrive and notice a client disconnect while a stream is open; a
+framework's response classes buffer or hide exactly that.
+
+What may cross is decided by :mod:`gateway.response_rules`.  Event streams are parsed and
+re-sent event by event (:mod:`gateway.sse`), filtering tool lists on the way; any other
+body is filtered whole when the caller may not call every tool (whatever its label, a
+client might read it as JSON), and streams through untouched otherwise.
+
+An upstream that dies or falls silent mid-response never looks like a finished answer:
+on a stream that answers POSTed requests, each request the upstream left unanswered gets
+a JSON-RPC error event, and any other response is cut off (no final chunk), which every
+HTTP client reports as an error.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import aiohttp
 import anyio
 from starlette.types import Receive, Send
 
+from mcp_gateway_core import json_limits
+from mcp_gateway_core.abort import ResponseAborted
 from mcp_gateway_core.contract import AllowAnswer
+from mcp_gateway_core.mcp_request import RequestId
 
-from .answers import Answer, HeaderList, encode, error_answer
-from .headers import downstream_response_headers
+from .answers import JSONRPC_SERVER_ERROR, Answer, HeaderList, encode, error_answer
+from .endpoint_event import public_endpoint, session_id
+from .headers import end_to_end
 from .request import GatewayRequest
+from .response_rules import REFUSED_STATUSES, Body, Refused, body_kind, relayed_headers
 from .routes import Route
-from .sse import EventTooLarge, events, rewriter
-from .tool_filter import allows_every_tool, filter_json
+from .sse import Event, EventTooLarge, events
+from .tool_filter import MAX_FILTERED_BYTES, allows_every_tool, filter_json
 
 logger = logging.getLogger("gateway.relay")
+
+SessionOpened = Callable[[str], bool]
+"""Told each session id an upstream hands out; False when that id belongs to another caller."""
+UPSTREAM_FAILURES = (aiohttp.ClientError, EventTooLarge, TimeoutError)
 
 
 async def relay(
@@ -33,50 +54,163 @@ async def relay(
     route: Route,
     request: GatewayRequest,
     allow: AllowAnswer,
+    session_opened: SessionOpened,
 ) -> None:
-    headers = downstream_response_headers(
+    upstream = end_to_end(
         (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
     )
-    chunks = response.content.iter_any()
-    is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
-    filtering = "tools/list" in request.methods and not allows_every_tool(allow.allowed_tools)
-    if (is_sse or filtering) and response.headers.get("content-encoding", "identity").lower() != "identity":
-        await error_answer(
-            502,
-            "upstream_unreadable",
-            f"{route.name} compressed a response the gateway must read",
-            request.ids,
-        ).send(send)
-        return
-    if is_sse:
-        rewrite = rewriter(f"/{route.name}", route.url, allow.allowed_tools)
-        rewritten = (rewrite(event) async for event in events(chunks))
-        await stream_until_disconnect(send, receive, response.status, headers, rewritten)
-        return
-    if filtering:
-        try:
-            with anyio.fail_after(route.timeout):
-                content = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
-            await error_answer(504, "upstream_timeout", f"{route.name} stopped answering", request.ids).send(
+    try:
+        if response.status in REFUSED_STATUSES:
+            raise Refused(f"answered {response.status} (its own authentication), which is not passed on")
+        kind = body_kind(response.headers.get("content-type"))
+        headers = relayed_headers(
+            upstream, kind, upstream_base=route.url, public_prefix=f"/{route.name}", request_path=request.path
+        )
+        filtering = kind is not Body.SSE and not allows_every_tool(allow.allowed_tools)
+        encoding = response.headers.get("content-encoding", "identity").lower()
+        if (kind is Body.SSE or filtering) and encoding != "identity":
+            raise Refused("compressed a response the gateway must read")
+        if filtering:
+            try:
+                with anyio.fail_after(route.timeout):
+                    content = await _read_limited(response)
+            except UPSTREAM_FAILURES as exc:
+                raise Refused(f"stopped answering ({type(exc).__name__})") from None
+            filtered = filter_json(content, allow.allowed_tools)
+            if filtered is None:
+                raise Refused("answered with JSON the gateway cannot read strictly")
+            await Answer(response.status, [*headers, ("content-length", str(len(filtered)))], filtered).send(
                 send
             )
             return
-        content = filter_json(content, allow.allowed_tools)
-        await Answer(response.status, [*headers, ("content-length", str(len(content)))], content).send(send)
+    except Refused as exc:
+        logger.warning("upstream %s refused: %s", route.name, exc)
+        await error_answer(502, "upstream_refused", f"{route.name} {exc}", request.ids).send(send)
         return
-    length = response.headers.get("content-length")
-    if length is not None:
-        headers.append(("content-length", length))
-    await stream_until_disconnect(send, receive, response.status, headers, chunks)
+    idle = route.idle_timeout
+    if kind is Body.SSE:
+        body = _event_stream(response, route, request, allow, session_opened, idle)
+    else:
+        length = response.headers.get("content-length")
+        headers += [("content-length", length)] if length is not None else []
+        body = _bytes(response, route, idle)
+    await _send_stream(send, receive, response.status, headers, body)
 
 
-async def stream_until_disconnect(
-    send: Send, receive: Receive, status: int, headers: HeaderList, chunks: AsyncIterator[bytes]
+async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_FILTERED_BYTES:
+            raise Refused(f"answered with more than {MAX_FILTERED_BYTES} bytes of JSON")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _chunks(response: aiohttp.ClientResponse, idle: float | None) -> AsyncIterator[bytes]:
+    """The body as it arrives; TimeoutError when nothing came for ``idle`` seconds."""
+    stream = response.content.iter_any().__aiter__()
+    while True:
+        try:
+            with anyio.fail_after(idle):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            return
+        yield chunk
+
+
+async def _bytes(response: aiohttp.ClientResponse, route: Route, idle: float | None) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in _chunks(response, idle):
+            yield chunk
+    except UPSTREAM_FAILURES as exc:
+        logger.warning("upstream %s broke off a response: %s", route.name, type(exc).__name__)
+        raise ResponseAborted from None
+
+
+async def _event_stream(
+    response: aiohttp.ClientResponse,
+    route: Route,
+    request: GatewayRequest,
+    allow: AllowAnswer,
+    session_opened: SessionOpened,
+    idle: float | None,
+) -> AsyncIterator[bytes]:
+    unanswered = dict.fromkeys(request.ids)
+    try:
+        async for event in events(_chunks(response, idle)):
+            sent = _rewrite(event, route, request, allow, session_opened)
+            if sent is None:
+                logger.warning(
+                    "upstream %s sent an event the gateway cannot read strictly; dropped", route.name
+                )
+                continue
+            if unanswered:
+                for answered in _response_ids(sent.data):
+                    unanswered.pop(answered, None)
+            yield sent.encode()
+    except Refused as exc:
+        logger.warning("upstream %s refused: %s", route.name, exc)
+        raise ResponseAborted from None
+    except UPSTREAM_FAILURES as exc:
+        logger.warning("upstream %s broke off an event stream: %s", route.name, type(exc).__name__)
+        if not request.ids:
+            raise ResponseAborted from None
+        for request_id in unanswered:
+            yield _stream_error(request_id, f"{route.name} ended its response before answering")
+
+
+def _rewrite(
+    event: Event, route: Route, request: GatewayRequest, allow: AllowAnswer, session_opened: SessionOpened
+) -> Event | None:
+    """The event as the caller gets it; None to drop it.
+
+    The old transport's ``endpoint`` event is made public (and its session bound to the
+    caller); every other event's data loses the tools the caller may not call.
+    """
+    if event.type == b"endpoint":
+        endpoint = public_endpoint(event.data, route.url, f"/{route.name}", request.path)
+        opened = session_id(endpoint)
+        if opened is not None and not session_opened(opened):
+            raise Refused("handed out a session id that belongs to another caller")
+        return event.with_data(endpoint.encode())
+    data = event.data
+    filtered = filter_json(data, allow.allowed_tools)
+    if filtered is None:
+        return None
+    return event if filtered is data else event.with_data(filtered)
+
+
+def _response_ids(data: bytes) -> list[RequestId]:
+    try:
+        message = json_limits.loads(data, max_bytes=MAX_FILTERED_BYTES)
+    except json_limits.JsonRefused:
+        return []
+    items: list[Any] = message if isinstance(message, list) else [message]
+    return [
+        item["id"]
+        for item in items
+        if isinstance(item, dict)
+        and ("result" in item or "error" in item)
+        and isinstance(item.get("id"), str | int)
+    ]
+
+
+def _stream_error(request_id: RequestId, message: str) -> bytes:
+    error = {"jsonrpc": "2.0", "id": request_id, "error": {"code": JSONRPC_SERVER_ERROR, "message": message}}
+    return Event((b"event: message", b"data: " + json.dumps(error).encode())).encode()
+
+
+async def _send_stream(
+    send: Send, receive: Receive, status: int, headers: HeaderList, body: AsyncIterator[bytes]
 ) -> None:
-    """Forward chunks as they come; stop (and so close the upstream) when the client goes away."""
-    await send({"type": "http.response.start", "status": status, "headers": encode(headers)})
+    """Send ``body`` as it comes; stop (and so close the upstream) when the client goes away.
 
+    ResponseAborted from ``body`` cuts the response off instead of ending it.
+    """
+    await send({"type": "http.response.start", "status": status, "headers": encode(headers)})
+    aborted = False
     async with anyio.create_task_group() as group:
 
         async def watch_disconnect() -> None:
@@ -86,10 +220,12 @@ async def stream_until_disconnect(
 
         group.start_soon(watch_disconnect)
         try:
-            async for chunk in chunks:
-                if chunk:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, EventTooLarge) as exc:
-            logger.warning("upstream stream ended early: %s", type(exc).__name__)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+            async for part in body:
+                if part:
+                    await send({"type": "http.response.body", "body": part, "more_body": True})
+        except ResponseAborted:
+            aborted = True
         group.cancel_scope.cancel()
+    if aborted:
+        raise ResponseAborted
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import parse_qs
 
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope
@@ -44,6 +45,15 @@ class GatewayRequest:
         if isinstance(self.parsed, BadRequest):
             return ()
         return tuple(call.method for call in self.parsed.calls if call.method is not None)
+
+    @property
+    def session_id(self) -> str | None:
+        """The MCP session this request belongs to: streamable HTTP's header or the old transport's query."""
+        header = self.headers.get("mcp-session-id")
+        if header is not None:
+            return header
+        values = parse_qs(self.query).get("session_id")
+        return values[0] if values else None
 
     @property
     def host(self) -> str:

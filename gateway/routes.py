@@ -23,7 +23,7 @@ from mcp_gateway_core.mcp_request import SERVER_NAME
 logger = logging.getLogger("gateway.routes")
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-ROUTE_KEYS = frozenset({"url", "timeout", "connect_timeout", "headers"})
+ROUTE_KEYS = frozenset({"url", "timeout", "connect_timeout", "idle_timeout", "headers"})
 RESERVED_NAMES = frozenset({"oauth2", "health", "ready"})
 RESERVED_HEADERS = frozenset(
     {"host", "authorization", "cookie", "content-length", "transfer-encoding", "connection"}
@@ -42,6 +42,8 @@ class Route:
     timeout: float = 60.0
     """Seconds to wait for the upstream's response headers, and between chunks of a JSON body."""
     connect_timeout: float = 5.0
+    idle_timeout: float = 300.0
+    """Seconds a started response may stay silent before the gateway cuts it."""
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -83,6 +85,7 @@ def _route(path: Path, name: str, spec: Any) -> Route:
         raise RoutesError(f"{where}.url: expected an http(s) URL without query, got {url!r}")
     timeout = _seconds(spec.get("timeout", 60.0), f"{where}.timeout")
     connect_timeout = _seconds(spec.get("connect_timeout", 5.0), f"{where}.connect_timeout")
+    idle_timeout = _seconds(spec.get("idle_timeout", 300.0), f"{where}.idle_timeout")
     headers = spec.get("headers") or {}
     if not isinstance(headers, dict):
         raise RoutesError(f"{where}.headers: expected a mapping of header name -> value")
@@ -100,6 +103,7 @@ def _route(path: Path, name: str, spec: Any) -> Route:
         url=url.rstrip("/"),
         timeout=timeout,
         connect_timeout=connect_timeout,
+        idle_timeout=idle_timeout,
         headers={str(header): str(value) for header, value in headers.items()},
     )
 

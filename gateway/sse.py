@@ -1,81 +1,109 @@
-"""Server-sent events, passed through event by event with two rewrites.
+"""Server-sent events, parsed as the HTML standard defines them and re-sent event by event.
 
-Each complete event is forwarded as soon as its terminating blank line arrives, so
-nothing is buffered beyond one event.  Two events are rewritten: the old HTTP+SSE
-transport's ``endpoint`` event, whose path names the upstream and must name the
-gateway's public path instead, and ``message`` events carrying a ``tools/list``
-result, which are filtered to what the caller may call.
+Lines end in CRLF, LF or CR, mixed freely; an event ends at an empty line; a field is
+the text before the first colon and its value the rest, less one leading space; a line
+without a colon is a field with an empty value; a leading byte order mark is ignored.
+The gateway parses exactly so and re-sends each event in one canonical spelling (LF
+line endings), so that what it inspected is what the client reads however the upstream
+wrote it.  Nothing is held back beyond the event being read.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Collection
-from urllib.parse import urlsplit
-
-from .tool_filter import allows_every_tool, filter_json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
-_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_BOM = b"\xef\xbb\xbf"
 
 
 class EventTooLarge(Exception):
     pass
 
 
-async def events(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Split a byte stream into complete events, each with its terminating blank line."""
-    buffer = b""
+@dataclass(frozen=True, slots=True)
+class Event:
+    lines: tuple[bytes, ...]
+    """Its lines, comments included, without line endings."""
+
+    @property
+    def type(self) -> bytes:
+        types = [value for name, value in map(_field, self.lines) if name == b"event"]
+        return types[-1] if types else b"message"
+
+    @property
+    def data(self) -> bytes:
+        return b"\n".join(value for name, value in map(_field, self.lines) if name == b"data")
+
+    def with_data(self, data: bytes) -> Event:
+        """The same event with its data replaced, in the place of its first data line."""
+        kept: list[bytes] = []
+        placed = False
+        for line in self.lines:
+            if _field(line)[0] != b"data":
+                kept.append(line)
+            elif not placed:
+                kept.extend(b"data: " + part for part in data.split(b"\n"))
+                placed = True
+        return Event(tuple(kept))
+
+    def encode(self) -> bytes:
+        return b"".join(line + b"\n" for line in self.lines) + b"\n"
+
+
+def _field(line: bytes) -> tuple[bytes, bytes]:
+    name, colon, value = line.partition(b":")
+    if not colon:
+        return line, b""
+    return name, value.removeprefix(b" ")
+
+
+async def events(chunks: AsyncIterator[bytes]) -> AsyncIterator[Event]:
+    """The complete events of a byte stream; a trailing incomplete event is dropped, as clients do."""
+    reader = _EventReader()
     async for chunk in chunks:
-        buffer += chunk
-        start = 0
-        for match in _EVENT_END.finditer(buffer):
-            yield buffer[start : match.end()]
-            start = match.end()
-        buffer = buffer[start:]
-        if len(buffer) > MAX_EVENT_BYTES:
+        for event in reader.feed(chunk):
+            yield event
+    for event in reader.finish():
+        yield event
+
+
+class _EventReader:
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        text = self._buffer + chunk
+        if not self._started:
+            if len(text) < len(_BOM) and _BOM.startswith(text):
+                self._buffer = text
+                return []
+            text = text.removeprefix(_BOM)
+            self._started = True
+        held = 1 if text.endswith(b"\r") else 0  # a CR may be the first half of a CRLF
+        found = self._lines_of(text[: len(text) - held])
+        self._buffer += text[len(text) - held :]
+        if self._size + len(self._buffer) > MAX_EVENT_BYTES:
             raise EventTooLarge
-    if buffer:
-        yield buffer
+        return found
 
+    def finish(self) -> list[Event]:
+        return self._lines_of(self._buffer)
 
-def rewriter(
-    public_prefix: str, upstream_base: str, allowed_tools: Collection[str]
-) -> Callable[[bytes], bytes]:
-    """A function that rewrites one raw event (see module docstring) and leaves others untouched."""
-    upstream_path = urlsplit(upstream_base).path.rstrip("/")
-    filter_tools = not allows_every_tool(allowed_tools)
-
-    def rewrite(event: bytes) -> bytes:
-        if event.startswith((b"event: endpoint", b"event:endpoint")):
-            return _rewrite_endpoint(event, public_prefix, upstream_base, upstream_path)
-        if filter_tools and b'"tools"' in event:
-            return _rewrite_data(event, lambda data: filter_json(data, allowed_tools))
-        return event
-
-    return rewrite
-
-
-def _rewrite_endpoint(event: bytes, public_prefix: str, upstream_base: str, upstream_path: str) -> bytes:
-    def public(data: bytes) -> bytes:
-        target = data.decode("utf-8", "replace").strip()
-        if target.startswith(upstream_base):
-            target = target[len(upstream_base) :]
-        elif upstream_path and target.startswith(upstream_path + "/"):
-            target = target[len(upstream_path) :]
-        if not target.startswith("/"):
-            target = "/" + target
-        return (public_prefix + target).encode()
-
-    return _rewrite_data(event, public)
-
-
-def _rewrite_data(event: bytes, change: Callable[[bytes], bytes]) -> bytes:
-    lines = event.splitlines()
-    data = b"\n".join(line[5:].removeprefix(b" ") for line in lines if line.startswith(b"data:"))
-    changed = change(data)
-    if changed == data:
-        return event
-    others = [line for line in lines if line and not line.startswith(b"data:")]
-    rebuilt = [*others, *(b"data: " + line for line in changed.split(b"\n"))]
-    return b"\n".join(rebuilt) + b"\n\n"
+    def _lines_of(self, text: bytes) -> list[Event]:
+        parts = _LINE_END.split(text)
+        self._buffer = parts.pop()
+        found = []
+        for line in parts:
+            if line:
+                self._lines.append(line)
+                self._size += len(line) + 1
+            elif self._lines:
+                found.append(Event(tuple(self._lines)))
+                self._lines, self._size = [], 0
+        return found

@@ -85,7 +85,7 @@ class LocalIdp:
 
     def app(self) -> Starlette:
         pool = self.config.pool_id
-        return Starlette(
+        app = Starlette(
             routes=[
                 Route(f"/{pool}/.well-known/jwks.json", self.jwks),
                 Route(f"/{pool}/.well-known/openid-configuration", self.discovery),
@@ -99,6 +99,8 @@ class LocalIdp:
                 Route("/health", self.health),
             ]
         )
+        app.router.redirect_slashes = False
+        return app
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})

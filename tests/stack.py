@@ -45,9 +45,12 @@ class Stack:
 
 
 def start_stack(
-    workdir: Path, issuer: Issuer, extra_routes: dict[str, str] | None = None, **gateway_env: str
+    workdir: Path,
+    issuer: Issuer,
+    extra_routes: dict[str, dict[str, object]] | None = None,
+    **gateway_env: str,
 ) -> Stack:
-    """``extra_routes`` adds servers by name and URL (the tests' own hostile upstreams)."""
+    """``extra_routes`` adds servers by name and route options (the tests' own hostile upstreams)."""
     stack = Stack(workdir, issuer)
     try:
         shutil.copy(DATA / "scopes.yml", workdir / "scopes.yml")
@@ -75,8 +78,11 @@ def start_stack(
             "    headers:",
             "      X-Static-Tag: from-route",
         ]
-        for name, url in (extra_routes or {}).items():
-            lines += [f"  {name}:", f"    url: {url}", "    timeout: 5"]
+        for name, options in (extra_routes or {}).items():
+            lines += [
+                f"  {name}:",
+                *(f"    {key}: {value}" for key, value in {"timeout": 5, **options}.items()),
+            ]
         stack.routes_file.write_text("\n".join(lines) + "\n")
         stack.start(
             "gateway",

@@ -35,7 +35,7 @@ def hostile() -> Iterator[HostileUpstream]:
 def stack(
     issuer: Issuer, hostile: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("callers"), issuer, {"hostile": hostile.url})
+    running = start_stack(tmp_path_factory.mktemp("callers"), issuer, {"hostile": {"url": hostile.url}})
     yield running
     running.stop()
 
