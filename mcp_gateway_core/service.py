@@ -7,6 +7,7 @@ a :class:`ConfigError` ends start-up with one line naming the setting.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,8 @@ import uvicorn
 from dotenv import load_dotenv
 
 from . import logs
-from .env import ConfigError
+from .env import ConfigError, Env
+from .http_limits import limited_protocol
 
 
 def run_service(
@@ -34,12 +36,18 @@ def run_service(
     load_dotenv(args.env_file, override=False)
     logs.configure(args.log_level)
     try:
+        env = Env(os.environ)
+        protocol = limited_protocol(
+            env.integer("MAX_HEADER_BYTES", 65536, minimum=4096, maximum=1_048_576),
+            env.number("HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.5),
+        )
         app = build(args.port)
     except ConfigError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return 2
     uvicorn.run(
         app,
+        http=protocol,
         host=args.host,
         port=args.port,
         log_config=None,
