@@ -21,6 +21,7 @@ from .auth_client import Allow, AuthClient, Refusal, Unavailable
 from .config import GatewaySettings
 from .decision_cache import DecisionCache
 from .headers import auth_request_headers
+from .limits import Kind, OverLimit, Slots
 from .relay import relay
 from .request import GatewayRequest, read_request
 from .routes import Route, RouteStore
@@ -39,13 +40,13 @@ class Gateway:
             settings.auth_timeout_seconds,
             DecisionCache(settings.decision_cache_seconds),
         )
-        self.upstreams = Upstreams(settings.session_cookie_name)
+        self.upstreams = Upstreams(settings.session_cookie_name, settings.limits)
         self.sessions = SessionBindings()
+        self.slots = Slots(settings.limits)
         self._watcher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         await self.auth.start()
-        await self.upstreams.start()
         if self.settings.routes_reload_seconds > 0:
             self._watcher = asyncio.get_running_loop().create_task(
                 self.routes.watch(self.settings.routes_reload_seconds)
@@ -152,6 +153,22 @@ class Gateway:
                 request.ids,
             ).send(send)
             return
+        kind = Kind.STREAM if request.opens_stream else Kind.REQUEST
+        server_limit = route.max_streams if kind is Kind.STREAM else route.max_requests
+        lease = self.slots.take(identity, route.name, kind, server_limit)
+        if isinstance(lease, OverLimit):
+            logger.warning("over a limit: %s", lease.reason, extra={"server": route.name, "kind": kind.value})
+            await error_answer(
+                429, "too_many_requests", lease.reason, request.ids, [("retry-after", str(lease.retry_after))]
+            ).send(send)
+            return
+        with lease:
+            await self._relay(send, receive, request, route, allow, identity)
+
+    async def _relay(
+        self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow, identity: str
+    ) -> None:
+        presented = request.session_id
         opened = await self.upstreams.open(route, request, allow.answer)
         if isinstance(opened, Answer):
             await opened.send(send)

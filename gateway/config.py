@@ -9,6 +9,8 @@ from pathlib import Path
 
 from mcp_gateway_core.env import Env
 
+from .limits import Limits
+
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
@@ -20,6 +22,7 @@ class GatewaySettings:
     max_body_bytes: int
     routes_reload_seconds: float
     decision_cache_seconds: float
+    limits: Limits
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -33,4 +36,10 @@ class GatewaySettings:
             max_body_bytes=env.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
             routes_reload_seconds=env.number("ROUTES_RELOAD_SECONDS", 2.0, minimum=0.0),
             decision_cache_seconds=env.number("DECISION_CACHE_SECONDS", 5.0, minimum=0.0),
+            limits=Limits(
+                streams_per_caller=env.integer("MAX_STREAMS_PER_CALLER", 32, minimum=1),
+                requests_per_caller=env.integer("MAX_REQUESTS_PER_CALLER", 64, minimum=1),
+                streams_per_server=env.integer("MAX_STREAMS_PER_SERVER", 1000, minimum=1),
+                requests_per_server=env.integer("MAX_REQUESTS_PER_SERVER", 256, minimum=1),
+            ),
         )

@@ -47,6 +47,11 @@ class GatewayRequest:
         return tuple(call.method for call in self.parsed.calls if call.method is not None)
 
     @property
+    def opens_stream(self) -> bool:
+        """A GET stream, the old transport's ``/sse`` or 2026-07-28's listen stream: held open."""
+        return self.method == "GET" or "subscriptions/listen" in self.methods
+
+    @property
     def session_id(self) -> str | None:
         """The MCP session this request belongs to: streamable HTTP's header or the old transport's query."""
         header = self.headers.get("mcp-session-id")

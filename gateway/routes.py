@@ -23,7 +23,9 @@ from mcp_gateway_core.mcp_request import SERVER_NAME
 logger = logging.getLogger("gateway.routes")
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-ROUTE_KEYS = frozenset({"url", "timeout", "connect_timeout", "idle_timeout", "headers"})
+ROUTE_KEYS = frozenset(
+    {"url", "timeout", "connect_timeout", "idle_timeout", "max_streams", "max_requests", "headers"}
+)
 RESERVED_NAMES = frozenset({"oauth2", "health", "ready"})
 RESERVED_HEADERS = frozenset(
     {"host", "authorization", "cookie", "content-length", "transfer-encoding", "connection"}
@@ -44,6 +46,10 @@ class Route:
     connect_timeout: float = 5.0
     idle_timeout: float = 300.0
     """Seconds a started response may stay silent before the gateway cuts it."""
+    max_streams: int | None = None
+    """Open streams to this server at a time; None: MAX_STREAMS_PER_SERVER."""
+    max_requests: int | None = None
+    """Other requests in flight to this server at a time; None: MAX_REQUESTS_PER_SERVER."""
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -86,6 +92,8 @@ def _route(path: Path, name: str, spec: Any) -> Route:
     timeout = _seconds(spec.get("timeout", 60.0), f"{where}.timeout")
     connect_timeout = _seconds(spec.get("connect_timeout", 5.0), f"{where}.connect_timeout")
     idle_timeout = _seconds(spec.get("idle_timeout", 300.0), f"{where}.idle_timeout")
+    max_streams = _count(spec.get("max_streams"), f"{where}.max_streams")
+    max_requests = _count(spec.get("max_requests"), f"{where}.max_requests")
     headers = spec.get("headers") or {}
     if not isinstance(headers, dict):
         raise RoutesError(f"{where}.headers: expected a mapping of header name -> value")
@@ -104,6 +112,8 @@ def _route(path: Path, name: str, spec: Any) -> Route:
         timeout=timeout,
         connect_timeout=connect_timeout,
         idle_timeout=idle_timeout,
+        max_streams=max_streams,
+        max_requests=max_requests,
         headers={str(header): str(value) for header, value in headers.items()},
     )
 
@@ -112,6 +122,14 @@ def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 86400:
         raise RoutesError(f"{where}: expected a number of seconds greater than 0, got {value!r}")
     return float(value)
+
+
+def _count(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
+        raise RoutesError(f"{where}: expected a whole number from 1 to 100000, got {value!r}")
+    return value
 
 
 class RouteStore:

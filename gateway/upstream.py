@@ -18,6 +18,7 @@ from mcp_gateway_core.mcp_request import quote_path
 
 from .answers import Answer, error_answer
 from .headers import upstream_request_headers
+from .limits import Limits
 from .request import GatewayRequest
 from .routes import Route
 
@@ -25,27 +26,38 @@ logger = logging.getLogger("gateway.upstream")
 
 
 class Upstreams:
-    def __init__(self, session_cookie_name: str) -> None:
-        self._session_cookie_name = session_cookie_name
-        self._session: aiohttp.ClientSession | None = None
+    """One connection pool per route, so that a saturated server cannot hold up the others."""
 
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=2000, limit_per_host=0, keepalive_timeout=60),
-            timeout=aiohttp.ClientTimeout(total=None),
-            auto_decompress=False,
-            skip_auto_headers=("User-Agent",),
-        )
+    def __init__(self, session_cookie_name: str, limits: Limits) -> None:
+        self._session_cookie_name = session_cookie_name
+        self._limits = limits
+        self._sessions: dict[tuple[str, str], aiohttp.ClientSession] = {}
+
+    def _session(self, route: Route) -> aiohttp.ClientSession:
+        key = (route.name, route.url)
+        session = self._sessions.get(key)
+        if session is None:
+            streams = route.max_streams or self._limits.streams_per_server
+            requests = route.max_requests or self._limits.requests_per_server
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=streams + requests, limit_per_host=0, keepalive_timeout=60
+                ),
+                timeout=aiohttp.ClientTimeout(total=None),
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent",),
+            )
+            self._sessions[key] = session
+        return session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in self._sessions.values():
+            await session.close()
 
     async def open(
         self, route: Route, request: GatewayRequest, allow: AllowAnswer
     ) -> aiohttp.ClientResponse | Answer:
         """The upstream's response with its head read, or the answer that replaces it."""
-        assert self._session is not None, "Upstreams.start() was not awaited"
         query = f"?{request.query}" if request.query else ""
         url = URL(f"{route.url}/{quote_path(request.rest)}{query}", encoded=True)
         headers = upstream_request_headers(
@@ -59,7 +71,7 @@ class Upstreams:
         )
         try:
             with anyio.fail_after(route.timeout):
-                return await self._session.request(
+                return await self._session(route).request(
                     request.method,
                     url,
                     headers=headers,

@@ -8,15 +8,17 @@ it recorded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
 
-from tests.hostile import HostileUpstream, json_response
+from tests.hostile import HostileUpstream, Received, json_response
 from tests.issuer import Issuer
 from tests.servers import ServiceProcess
 from tests.stack import Stack, start_stack
@@ -35,7 +37,17 @@ def hostile() -> Iterator[HostileUpstream]:
 def stack(
     issuer: Issuer, hostile: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("callers"), issuer, {"hostile": {"url": hostile.url}})
+    routes = {
+        "hostile": {"url": hostile.url},
+        "hostile-narrow": {"url": hostile.url, "max_streams": 2, "max_requests": 2},
+    }
+    running = start_stack(
+        tmp_path_factory.mktemp("callers"),
+        issuer,
+        routes,
+        MAX_STREAMS_PER_CALLER="4",
+        MAX_REQUESTS_PER_CALLER="4",
+    )
     yield running
     running.stop()
 
@@ -286,3 +298,97 @@ async def test_hop_by_hop_headers_of_one_caller_never_break_another(
             results = await asyncio.gather(*hostile, user_call(), user_call())
             statuses += results[-2:]
     assert statuses == [200] * len(statuses), statuses
+
+
+async def hold_open(request: Received, writer: asyncio.StreamWriter) -> None:
+    """An upstream that answers with a stream (or a slow answer) and keeps it open."""
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(60)
+
+
+def headers_of(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Accept": ACCEPT, "Content-Type": "application/json"}
+
+
+async def open_streams(
+    http: httpx2.AsyncClient, path: str, headers: dict[str, str], count: int, method: str = "GET"
+) -> tuple[list[httpx2.Response], contextlib.AsyncExitStack]:
+    stack = contextlib.AsyncExitStack()
+    body = json.dumps(call("safe_tool")).encode() if method == "POST" else None
+    opened = [
+        await stack.enter_async_context(http.stream(method, path, headers=headers, content=body))
+        for _ in range(count)
+    ]
+    return opened, stack
+
+
+async def test_one_caller_holding_many_streams_starves_nobody(
+    stack: Stack, issuer: Issuer, upstream: HostileUpstream
+) -> None:
+    upstream.reset(hold_open)
+    mallory = headers_of(issuer.user_access_token("mallory", ["mcp-registry-user"]))
+    admin = headers_of(issuer.user_access_token("admin", ["mcp-registry-admin"]))
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        held, streams = await open_streams(http, "/hostile/mcp", mallory, 4)
+        async with streams:
+            assert [response.status_code for response in held] == [200] * 4
+            refused = await http.get("/hostile/mcp", headers=mallory)
+            assert refused.status_code == 429
+            assert refused.headers["retry-after"] == "10"
+            assert "streams open" in refused.json()["error_description"]
+            mine, others = await open_streams(http, "/hostile/mcp", admin, 2)
+            async with others:
+                assert [response.status_code for response in mine] == [200, 200], "limits are per caller"
+            started = time.monotonic()
+            initialize = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "a", "version": "1"},
+                },
+            }
+            answer = await http.post("/fininfo/mcp", json=initialize, headers=admin)
+            assert answer.status_code == 200, "another server answers as usual"
+            assert time.monotonic() - started < 2
+        statuses = []
+        for _ in range(20):  # the gateway notices the closed streams within moments
+            async with http.stream("GET", "/hostile/mcp", headers=mallory) as again:
+                statuses.append(again.status_code)
+            if statuses[-1] == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert statuses[-1] == 200, f"slots are given back when streams close: {statuses}"
+
+
+async def test_in_flight_requests_are_limited_per_caller_with_a_json_rpc_429(
+    stack: Stack, issuer: Issuer, upstream: HostileUpstream
+) -> None:
+    upstream.reset(hold_open)
+    mallory = headers_of(issuer.user_access_token("mallory", ["mcp-registry-user"]))
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        _, requests = await open_streams(http, "/hostile/mcp", mallory, 4, method="POST")
+        async with requests:
+            refused = await http.post("/hostile/mcp", json=call("safe_tool", id=99), headers=mallory)
+            assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
+            assert (
+                refused.json()["id"] == 99 and refused.json()["error"]["data"]["error"] == "too_many_requests"
+            )
+
+
+async def test_a_server_limit_holds_across_callers(
+    stack: Stack, issuer: Issuer, upstream: HostileUpstream
+) -> None:
+    upstream.reset(hold_open)
+    alice = headers_of(issuer.user_access_token("alice", ["mcp-registry-user"]))
+    bob = headers_of(issuer.user_access_token("bob", ["mcp-registry-user"]))
+    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+        first, alices = await open_streams(http, "/hostile-narrow/mcp", alice, 1, method="POST")
+        second, bobs = await open_streams(http, "/hostile-narrow/mcp", bob, 1, method="POST")
+        async with alices, bobs:
+            assert [r.status_code for r in first + second] == [200, 200]
+            refused = await http.post("/hostile-narrow/mcp", json=call("safe_tool"), headers=bob)
+            assert refused.status_code == 429 and "hostile-narrow" in refused.json()["error"]["message"]

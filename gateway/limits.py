@@ -1,0 +1,97 @@
+"""How much of the gateway one caller, and one MCP server, may hold at a time.
+
+A stream costs an upstream connection for as long as it is open, so one caller opening
+thousands of them starved everyone (2000 ``/sse`` streams from one user made another
+user's calls to a different server time out).  Slots of two kinds are counted, per
+caller identity and per server: open streams (a GET stream, the old transport's
+``/sse``, 2026-07-28's ``subscriptions/listen``) and other requests in flight.  A request
+over either limit is refused at once with a 429 and ``Retry-After``, before anything
+reaches the upstream; the slot is given back when the response ends.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from enum import Enum
+from types import TracebackType
+
+
+class Kind(Enum):
+    STREAM = "stream"
+    REQUEST = "request"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    streams_per_caller: int
+    requests_per_caller: int
+    streams_per_server: int
+    requests_per_server: int
+
+    def per_caller(self, kind: Kind) -> int:
+        return self.streams_per_caller if kind is Kind.STREAM else self.requests_per_caller
+
+    def per_server(self, kind: Kind) -> int:
+        return self.streams_per_server if kind is Kind.STREAM else self.requests_per_server
+
+
+RETRY_AFTER = {Kind.STREAM: 10, Kind.REQUEST: 1}
+"""Seconds a refused caller is told to wait: a stream slot frees up less often."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverLimit:
+    reason: str
+    retry_after: int
+
+
+class Lease:
+    """One slot held; given back on exit."""
+
+    def __init__(self, slots: Slots, keys: tuple[tuple[str, str, Kind], ...]) -> None:
+        self._slots = slots
+        self._keys = keys
+
+    def __enter__(self) -> Lease:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._slots._release(self._keys)
+
+
+class Slots:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._held: Counter[tuple[str, str, Kind]] = Counter()
+
+    def take(
+        self, caller: str, server: str, kind: Kind, server_limit: int | None = None
+    ) -> Lease | OverLimit:
+        """A slot for ``caller`` on ``server``; ``server_limit`` overrides the default per-server one."""
+        mine = ("caller", caller, kind)
+        theirs = ("server", server, kind)
+        if self._held[mine] >= self.limits.per_caller(kind):
+            return OverLimit(
+                f"you already have {self._held[mine]} {kind.value}s open through the gateway; "
+                "close some or retry later",
+                RETRY_AFTER[kind],
+            )
+        if self._held[theirs] >= (server_limit or self.limits.per_server(kind)):
+            return OverLimit(
+                f"{server} has as many {kind.value}s open as it may; retry later", RETRY_AFTER[kind]
+            )
+        self._held[mine] += 1
+        self._held[theirs] += 1
+        return Lease(self, (mine, theirs))
+
+    def held(self, caller: str, kind: Kind) -> int:
+        return self._held[("caller", caller, kind)]
+
+    def _release(self, keys: tuple[tuple[str, str, Kind], ...]) -> None:
+        for key in keys:
+            self._held[key] -= 1
+            if self._held[key] <= 0:
+                del self._held[key]
