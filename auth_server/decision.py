@@ -19,7 +19,7 @@ from .discovery import resource_metadata_url
 from .identity import AuthenticationError, Identity
 from .origins import cookie_problem, origin_problem
 from .policy_store import PolicyStore
-from .session import SessionCodec
+from .session import SessionCodec, session_cookie_values
 from .tokens import TokenVerifier
 
 REALM = "mcp-gateway"
@@ -202,17 +202,6 @@ class Decider:
             target=target,
             calls=calls,
         )
-
-
-def session_cookie_values(cookie_headers: Sequence[str], name: str) -> list[str]:
-    """Every value of cookie ``name``; more than one means someone planted a second."""
-    values = []
-    for header in cookie_headers:
-        for chunk in header.split(";"):
-            key, sep, value = chunk.partition("=")
-            if sep and key.strip() == name:
-                values.append(value.strip().strip('"'))
-    return values
 
 
 def _challenge(**params: str) -> str:

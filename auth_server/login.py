@@ -24,10 +24,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from mcp_gateway_core.contract import CALLBACK_PATH, LOGOUT_PATH
+
 from .config import Settings
-from .pages import error_page
+from .origins import origin_problem
+from .pages import error_page, logout_page
 from .redirects import safe_next
-from .session import SessionCodec
+from .session import SessionCodec, session_cookie_values
 
 logger = logging.getLogger("auth_server.login")
 
@@ -55,84 +58,75 @@ def _hints(settings: Settings, callback: str) -> dict[str, str]:
     }
 
 
-def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
-    """The ``/oauth2`` sub-application: ``/login/cognito``, ``/callback/cognito``, ``/logout/cognito``."""
-    callback = f"{settings.gateway_external_url}/oauth2/callback/cognito"
-    hints = _hints(settings, callback)
-    oauth = OAuth()
-    configured = bool(settings.cognito_domain and settings.client_id)
-    if configured:
-        oauth.register(
-            "cognito",
-            client_id=settings.client_id,
-            client_secret=settings.client_secret,
-            authorize_url=f"{settings.cognito_domain}/oauth2/authorize",
-            access_token_url=settings.token_url,
-            jwks_uri=settings.jwks_url,
-            issuer=settings.issuer,
-            client_kwargs={
-                "scope": SCOPES,
-                "code_challenge_method": "S256",
-                "token_endpoint_auth_method": "client_secret_basic" if settings.client_secret else "none",
-                "timeout": settings.http_timeout_seconds,
-            },
-        )
+class BrowserLogin:
+    """The handlers of ``/oauth2/{login,callback,logout}/cognito``."""
 
-    def not_configured() -> Response:
-        return error_page(
-            "Login is not configured",
-            "The gateway has no hosted UI to send you to.",
-            "Set COGNITO_DOMAIN and COGNITO_CLIENT_ID for the auth server.",
-            503,
-        )
+    def __init__(self, settings: Settings, sessions: SessionCodec) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.callback = settings.gateway_external_url + CALLBACK_PATH
+        self.hints = _hints(settings, self.callback)
+        self.configured = bool(settings.cognito_domain and settings.client_id)
+        self.oauth = OAuth()
+        if self.configured:
+            self.oauth.register(
+                "cognito",
+                client_id=settings.client_id,
+                client_secret=settings.client_secret,
+                authorize_url=f"{settings.cognito_domain}/oauth2/authorize",
+                access_token_url=settings.token_url,
+                jwks_uri=settings.jwks_url,
+                issuer=settings.issuer,
+                client_kwargs={
+                    "scope": SCOPES,
+                    "code_challenge_method": "S256",
+                    "token_endpoint_auth_method": "client_secret_basic" if settings.client_secret else "none",
+                    "timeout": settings.http_timeout_seconds,
+                },
+            )
 
-    def failed(error: str, description: str, status: int = 400) -> Response:
-        logger.warning("login failed", extra={"error": error})
-        hint = hints.get(error, "Start the login again; if it keeps failing, check the auth server's log.")
-        response = error_page(
-            "Sign-in failed", f"{error}: {description}" if description else error, hint, status
-        )
-        _clear_session(response, settings)
-        return response
-
-    async def login(request: Request) -> Response:
-        if not configured:
-            return not_configured()
+    async def login(self, request: Request) -> Response:
+        """Off to the hosted UI.  An existing session stays until a new one replaces it: a link
+        to this page on another site must not be a way to sign someone out."""
+        if not self.configured:
+            return self._not_configured()
         request.session.clear()
         request.session["next"] = safe_next(request.query_params.get("next"))
-        response: Response = await oauth.cognito.authorize_redirect(request, callback)
-        _clear_session(response, settings)
+        response: Response = await self.oauth.cognito.authorize_redirect(request, self.callback)
         return response
 
-    async def callback_route(request: Request) -> Response:
-        if not configured:
-            return not_configured()
+    async def callback_route(self, request: Request) -> Response:
+        if not self.configured:
+            return self._not_configured()
+        settings = self.settings
         try:
-            token: dict[str, Any] = await oauth.cognito.authorize_access_token(request)
+            token: dict[str, Any] = await self.oauth.cognito.authorize_access_token(request)
         except OAuthError as exc:
-            return failed(exc.error or "login_failed", exc.description or "")
+            return self._failed(exc.error or "login_failed", exc.description or "")
         except JoseError as exc:
-            return failed("invalid_id_token", f"the id token did not verify ({exc.error})")
+            return self._failed("invalid_id_token", f"the id token did not verify ({exc.error})")
         except httpx2.HTTPError as exc:
-            return failed("token_endpoint_unreachable", f"{settings.token_url}: {type(exc).__name__}", 502)
-        except (ValueError, KeyError, TypeError) as exc:
-            return failed(
+            return self._failed(
+                "token_endpoint_unreachable", f"{settings.token_url}: {type(exc).__name__}", 502
+            )
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            return self._failed(
                 "token_endpoint_error",
                 f"{settings.token_url} sent no token response ({type(exc).__name__})",
                 502,
             )
         claims = token.get("userinfo")
         if not isinstance(claims, dict) or claims.get("token_use") != "id":
-            return failed("invalid_id_token", "no Cognito id token came back from the token endpoint")
+            return self._failed("invalid_id_token", "no Cognito id token came back from the token endpoint")
         username = claims.get("cognito:username") or claims.get("username")
         groups = claims.get("cognito:groups") or []
         if not isinstance(username, str) or not username or not all(isinstance(g, str) for g in groups):
-            return failed("invalid_id_token", "the id token names no user")
+            return self._failed("invalid_id_token", "the id token names no user")
         target = safe_next(request.session.pop("next", "/"))
         request.session.clear()
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
-        cookie = sessions.issue(
-            username, tuple(groups), email, "cognito", expires_at=int(time.time()) + sessions.max_age
+        cookie = self.sessions.issue(
+            username, tuple(groups), email, "cognito", expires_at=int(time.time()) + self.sessions.max_age
         )
         logger.info("login", extra={"user": username, "groups": groups})
         response = RedirectResponse(target, status_code=303)
@@ -147,23 +141,73 @@ def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
         )
         return response
 
-    async def logout(request: Request) -> Response:
+    async def logout_page(self, request: Request) -> Response:
+        """A GET only asks: signing out takes the form's POST, which another site cannot forge."""
+        return logout_page(self.sessions.logout_token(self._session_cookie(request)))
+
+    async def logout(self, request: Request) -> Response:
+        async with request.form() as form:
+            token = str(form.get("csrf", ""))
+        origin = request.headers.get("origin")
+        cookie = self._session_cookie(request)
+        if origin_problem(origin, self.settings.allowed_origins) or not self.sessions.logout_token_matches(
+            token, cookie
+        ):
+            logger.warning("logout refused: the form did not come from the gateway's own page")
+            return error_page(
+                "Not signed out",
+                "This sign-out request did not come from the gateway's own page.",
+                "To sign out, use the Log out button on the gateway's page.",
+                403,
+                retry=LOGOUT_PATH,
+            )
         request.session.clear()
         target = "/"
-        if configured:
+        if self.configured:
             query = urlencode(
-                {"client_id": settings.client_id, "logout_uri": f"{settings.gateway_external_url}/"}
+                {"client_id": self.settings.client_id, "logout_uri": f"{self.settings.gateway_external_url}/"}
             )
-            target = f"{settings.cognito_domain}/logout?{query}"
+            target = f"{self.settings.cognito_domain}/logout?{query}"
         response = RedirectResponse(target, status_code=303)
-        _clear_session(response, settings)
+        response.delete_cookie(
+            self.settings.session_cookie_name,
+            path="/",
+            secure=self.settings.session_cookie_secure,
+            httponly=True,
+            samesite="lax",
+        )
         return response
 
+    def _session_cookie(self, request: Request) -> str | None:
+        values = session_cookie_values(request.headers.getlist("cookie"), self.settings.session_cookie_name)
+        return values[0] if len(values) == 1 else None
+
+    def _not_configured(self) -> Response:
+        return error_page(
+            "Login is not configured",
+            "The gateway has no hosted UI to send you to.",
+            "Set COGNITO_DOMAIN and COGNITO_CLIENT_ID for the auth server.",
+            503,
+        )
+
+    def _failed(self, error: str, description: str, status: int = 400) -> Response:
+        """The page for a sign-in that did not work; a session the browser already had is left alone."""
+        logger.warning("login failed", extra={"error": error})
+        hint = self.hints.get(
+            error, "Start the login again; if it keeps failing, check the auth server's log."
+        )
+        return error_page("Sign-in failed", f"{error}: {description}" if description else error, hint, status)
+
+
+def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
+    """The ``/oauth2`` sub-application, wired: routes, and the signed cookie holding per-login state."""
+    handlers = BrowserLogin(settings, sessions)
     app = Starlette(
         routes=[
-            Route("/login/cognito", login),
-            Route("/callback/cognito", callback_route),
-            Route("/logout/cognito", logout),
+            Route("/login/cognito", handlers.login),
+            Route("/callback/cognito", handlers.callback_route),
+            Route("/logout/cognito", handlers.logout_page, methods=["GET"]),
+            Route("/logout/cognito", handlers.logout, methods=["POST"]),
         ],
         middleware=[
             Middleware(
@@ -179,13 +223,3 @@ def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
     )
     app.router.redirect_slashes = False
     return app
-
-
-def _clear_session(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        settings.session_cookie_name,
-        path="/",
-        secure=settings.session_cookie_secure,
-        httponly=True,
-        samesite="lax",
-    )

@@ -10,13 +10,15 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
+from mcp_gateway_core.contract import LOGOUT_PATH, login_location
+
 from .identity import Identity
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:46rem;margin:2.5rem auto;padding:0 1rem;color:#1f2328}
 h1{font-size:1.5rem}code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;border-bottom:1px solid #ddd;vertical-align:top}
-.button{display:inline-block;padding:.5rem 1rem;background:#1f6feb;color:#fff;border-radius:6px;text-decoration:none}
+.button{display:inline-block;padding:.5rem 1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;text-decoration:none;font:inherit;cursor:pointer}
 .muted{color:#57606a}.error{border-left:4px solid #cf222e;padding-left:1rem}
 """
 
@@ -38,14 +40,21 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def _logout_form(token: str) -> str:
+    return (
+        f'<form method="post" action="{LOGOUT_PATH}"><input type="hidden" name="csrf" value="{escape(token)}">'
+        '<button class="button" id="logout" type="submit">Log out</button></form>'
+    )
+
+
 def home_page(
-    identity: Identity | None, scopes: frozenset[str], servers: list[ReachableServer]
+    identity: Identity | None, scopes: frozenset[str], servers: list[ReachableServer], logout_token: str
 ) -> HTMLResponse:
     if identity is None:
         return _page(
             "MCP gateway",
             "<h1>MCP gateway</h1><p>Sign in to see the MCP servers and tools you may use.</p>"
-            '<p><a class="button" id="login" href="/oauth2/login/cognito?next=/">Log in</a></p>',
+            f'<p><a class="button" id="login" href="{escape(login_location("/"))}">Log in</a></p>',
         )
     rows = "".join(
         f'<tr class="server"><td><strong>{escape(server.name)}</strong></td>'
@@ -64,7 +73,7 @@ def home_page(
         f'<p>Groups: <span id="groups">{escape(", ".join(identity.groups) or "none")}</span><br>'
         f'Scopes: <span id="scopes">{escape(" ".join(sorted(scopes)) or "none")}</span></p>'
         f"<h2>Your MCP servers</h2>{table}"
-        '<p><a class="button" id="logout" href="/oauth2/logout/cognito">Log out</a></p>'
+        f"{_logout_form(logout_token)}"
     )
     return _page("MCP gateway", body)
 
@@ -77,9 +86,19 @@ def _tools(tools: tuple[str, ...]) -> str:
     return "<br>".join(f"<code>{escape(tool)}</code>" for tool in tools)
 
 
-def error_page(title: str, message: str, hint: str, status: int) -> HTMLResponse:
+def logout_page(token: str) -> HTMLResponse:
+    return _page(
+        "Log out",
+        "<h1>Log out of the MCP gateway?</h1><p>Your browser session ends here and at the sign-in page.</p>"
+        f'{_logout_form(token)}<p><a href="/">Stay signed in</a></p>',
+    )
+
+
+def error_page(
+    title: str, message: str, hint: str, status: int, retry: str = login_location("/")
+) -> HTMLResponse:
     body = (
         f'<h1>{escape(title)}</h1><div class="error"><p id="error">{escape(message)}</p>'
-        f'<p id="hint">{escape(hint)}</p></div><p><a href="/oauth2/login/cognito?next=/">Try again</a></p>'
+        f'<p id="hint">{escape(hint)}</p></div><p><a href="{escape(retry)}">Try again</a></p>'
     )
     return _page(title, body, status)

@@ -9,7 +9,10 @@ login sets no later than the identity provider's own session.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +21,7 @@ from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
 from .identity import AuthenticationError, Identity
 
 SESSION_SALT = "mcp-gateway.session.v1"
+LOGOUT_SALT = "mcp-gateway.logout.v1"
 MAX_COOKIE_LENGTH = 4096
 
 
@@ -45,7 +49,23 @@ class Session:
 class SessionCodec:
     def __init__(self, secret_key: str, max_age: int) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt=SESSION_SALT)
+        self._logout = URLSafeTimedSerializer(secret_key, salt=LOGOUT_SALT)
         self.max_age = max_age
+
+    def logout_token(self, cookie: str | None) -> str:
+        """The CSRF token a logout form carries: signed, and bound to this browser's session cookie.
+
+        Another site can make a browser post the form but cannot read the HttpOnly cookie, nor
+        sign a token for it.
+        """
+        return self._logout.dumps(_digest(cookie))
+
+    def logout_token_matches(self, token: str, cookie: str | None) -> bool:
+        try:
+            bound = self._logout.loads(token, max_age=self.max_age)
+        except (BadData, ValueError):
+            return False
+        return isinstance(bound, str) and hmac.compare_digest(bound, _digest(cookie))
 
     def issue(
         self,
@@ -85,6 +105,21 @@ class SessionCodec:
         if session.expires_at <= time.time():
             raise AuthenticationError("session has expired")
         return session
+
+
+def session_cookie_values(cookie_headers: Sequence[str], name: str) -> list[str]:
+    """Every value of cookie ``name``; more than one means someone planted a second."""
+    values = []
+    for header in cookie_headers:
+        for chunk in header.split(";"):
+            key, sep, value = chunk.partition("=")
+            if sep and key.strip() == name:
+                values.append(value.strip().strip('"'))
+    return values
+
+
+def _digest(cookie: str | None) -> str:
+    return hashlib.sha256((cookie or "").encode()).hexdigest()
 
 
 def _session(payload: Any) -> Session | None:

@@ -37,7 +37,7 @@ def build(port: int) -> Starlette:
         keys = SigningKeys.from_pem(Path(key_file)) if key_file else SigningKeys.generate()
     except (OSError, ValueError) as exc:
         raise ConfigError("IDP_KEY_FILE", f"cannot load an RSA private key from {key_file}: {exc}") from None
-    return LocalIdp(config, keys, issuer).app()
+    return LocalIdp(config, keys, issuer, public_url).app()
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from joserfc import jwt
@@ -25,6 +25,8 @@ from .config import AppClient, IdpConfig, User
 from .tokens import SigningKeys, id_claims, m2m_claims, sign, user_access_claims
 
 SESSION_COOKIE = "idp_session"
+CSRF_COOKIE = "XSRF-TOKEN"
+"""As Cognito's hosted UI: a cookie set with the form, and a field that must match it."""
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -75,10 +77,12 @@ class PageError(Exception):
 
 
 class LocalIdp:
-    def __init__(self, config: IdpConfig, keys: SigningKeys, issuer: str) -> None:
+    def __init__(self, config: IdpConfig, keys: SigningKeys, issuer: str, public_url: str) -> None:
         self.config = config
         self.keys = keys
         self.issuer = issuer
+        self.origin = "{0.scheme}://{0.netloc}".format(urlsplit(public_url))
+        self._csrf_key = secrets.token_bytes(32)
         self._codes: dict[str, Grant] = {}
         self._refresh: dict[str, Grant] = {}
         self._sessions = URLSafeTimedSerializer(secrets.token_urlsafe(32), salt="local-idp.session")
@@ -136,19 +140,32 @@ class LocalIdp:
         user = self._session_user(request)
         if user is not None:
             return self._issue_code(parsed, user)
-        return _login_page(params)
+        return self._login_page(request, params)
 
     async def login(self, request: Request) -> Response:
         async with request.form() as form:
             fields = {key: str(value) for key, value in form.items()}
         username = fields.pop("username", "")
         password = fields.pop("password", "")
+        token = fields.pop("_csrf", "")
+        origin = request.headers.get("origin")
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        if (
+            (origin is not None and origin != self.origin)
+            or not cookie
+            or not hmac.compare_digest(token, self._csrf_token(cookie))
+        ):
+            return _error_page(
+                "This sign-in form was not sent from this sign-in page. Go back to the application and "
+                "sign in again.",
+                status=403,
+            )
         parsed = self._authorize_or_refuse(fields)
         if isinstance(parsed, Response):
             return parsed
         user = self.config.users.get(username)
         if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
-            return _login_page(fields, error="Incorrect username or password.", status=400)
+            return self._login_page(request, fields, error="Incorrect username or password.", status=400)
         response = self._issue_code(parsed, user)
         cookie = self._sessions.dumps({"u": user.username, "t": int(time.time())})
         response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", path="/")
@@ -221,6 +238,18 @@ class LocalIdp:
             return _error_page("redirect_mismatch: logout_uri is not a sign-out URL of this app client")
         response = RedirectResponse(logout_uri, status_code=302)
         response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def _csrf_token(self, cookie: str) -> str:
+        return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def _login_page(
+        self, request: Request, params: dict[str, str], error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        """The form, with a CSRF field bound to the browser's XSRF-TOKEN cookie (set here if missing)."""
+        cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+        response = _login_form({**params, "_csrf": self._csrf_token(cookie)}, error, status)
+        response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="lax", path="/")
         return response
 
     def _authorize_or_refuse(self, params: dict[str, str]) -> AuthorizeRequest | Response:
@@ -361,14 +390,14 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
 
 
-def _error_page(message: str) -> HTMLResponse:
+def _error_page(message: str, status: int = 400) -> HTMLResponse:
     body = f"""<!doctype html><html><head><title>Error</title></head><body>
 <h1>An error was encountered with the requested page.</h1><p id="error">{html.escape(message)}</p>
 </body></html>"""
-    return HTMLResponse(body, status_code=400)
+    return HTMLResponse(body, status_code=status)
 
 
-def _login_page(params: dict[str, str], error: str = "", status: int = 200) -> HTMLResponse:
+def _login_form(params: dict[str, str], error: str = "", status: int = 200) -> HTMLResponse:
     hidden = "\n".join(
         f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
         for name, value in params.items()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -108,3 +111,112 @@ def test_log_in_use_a_tool_log_out_be_refused(stack: LocalStack, browser: Browse
     page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
     assert page.locator("#password").is_visible(), "logged out at the IdP too: the form is shown again"
     context.close()
+
+
+class AttackSite:
+    """Pages of another origin on the same site (localhost, another port), served from a thread."""
+
+    def __init__(self, pages: dict[str, str]) -> None:
+        body_of = {path: page.encode() for path, page in pages.items()}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = body_of.get(self.path, b"")
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+def log_in_as(page: Page, stack: LocalStack, username: str, password: str) -> None:
+    page.goto(f"{stack.gateway_url}/")
+    page.click("#login")
+    page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{stack.gateway_url}/")
+
+
+def test_a_page_of_another_origin_cannot_use_the_session_cookie(stack: LocalStack, browser: Browser) -> None:
+    """The same site, another port: the browser attaches the Lax cookie, so Origin must be checked."""
+    body = json.dumps({**TOOL_CALL, "params": {**TOOL_CALL["params"], "arguments": {"timezone": "UTC"}}})  # type: ignore[dict-item]
+    script = (
+        f"fetch({json.dumps(stack.gateway_url + '/currenttime/mcp')}, {{method: 'POST', credentials: 'include',"
+        f" mode: 'no-cors', headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(body)}}})"
+        ".then(() => document.title = 'sent', () => document.title = 'failed')"
+    )
+    site = AttackSite({"/attack": f"<html><body><script>{script}</script></body></html>"})
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log_in_as(page, stack, "alice", "alice-password")
+        auth_log = stack.services["auth_server"].log_path
+
+        def refused_for_origin() -> int:
+            return auth_log.read_text().count(f'"reason": "requests from origin {site.url!r}')
+
+        refused_before = refused_for_origin()
+        executed_before = stack.services["currenttime"].log_path.read_text().count("POST /mcp")
+        page.goto(f"{site.url}/attack")
+        page.wait_for_function("document.title === 'sent' || document.title === 'failed'")
+        page.wait_for_timeout(500)
+        assert refused_for_origin() == refused_before + 1, "the request was refused for its origin"
+        assert stack.services["currenttime"].log_path.read_text().count("POST /mcp") == executed_before
+    finally:
+        context.close()
+        site.close()
+
+
+def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(
+    stack: LocalStack, browser: Browser
+) -> None:
+    """Login CSRF: another site auto-posts alice's credentials to the IdP's form in the victim's browser."""
+    context = browser.new_context()
+    attacker = browser.new_context()
+    try:
+        form_page = attacker.new_page()
+        form_page.goto(f"{stack.gateway_url}/oauth2/login/cognito?next=/")
+        form_page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+        hidden = form_page.eval_on_selector_all(
+            "input[type=hidden]", "inputs => inputs.map(i => [i.name, i.value])"
+        )
+        fields = "".join(
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+            for name, value in [*hidden, ("username", "alice"), ("password", "alice-password")]
+        )
+        site = AttackSite(
+            {
+                "/csrf": f'<html><body><form id="f" method="post" action="{stack.idp_url}/login">{fields}</form>'
+                "<script>document.getElementById('f').submit()</script></body></html>"
+            }
+        )
+        try:
+            victim = context.new_page()
+            answer = victim.goto(f"{site.url}/csrf")
+            victim.wait_for_load_state()
+            final = victim.url
+            assert final.startswith(stack.idp_url), final
+            assert "not sent from this sign-in page" in victim.content()
+            victim.goto(f"{stack.gateway_url}/")
+            assert victim.locator("#login").is_visible(), "the victim is not signed in as alice"
+            victim.click("#login")
+            victim.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+            assert victim.locator("#password").is_visible(), "no IdP session was planted"
+            assert answer is not None
+        finally:
+            site.close()
+    finally:
+        context.close()
+        attacker.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,7 +105,12 @@ def log_in(
 ) -> httpx2.Response:
     form = http.get("/oauth2/authorize", params=params)
     assert form.status_code == 200 and 'name="password"' in form.text, form.text
-    return http.post("/login", data={**params, "username": username, "password": password})
+    return http.post("/login", data={**hidden_fields(form), "username": username, "password": password})
+
+
+def hidden_fields(form: httpx2.Response) -> dict[str, str]:
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text)
+    return {name: html.unescape(value) for name, value in fields}
 
 
 def code_from(response: httpx2.Response) -> str:
@@ -251,7 +258,7 @@ def test_authorize_errors(http: httpx2.Client) -> None:
 
     bad_password = log_in(http, authorize_params(), password="wrong")
     assert bad_password.status_code == 400 and "Incorrect username or password." in bad_password.text
-    assert "Set-Cookie" not in bad_password.headers
+    assert "idp_session" not in bad_password.headers.get("set-cookie", ""), "no IdP session on a bad password"
 
 
 def test_client_credentials(http: httpx2.Client) -> None:
@@ -395,3 +402,43 @@ def test_key_file_signs_both_token_kinds(tmp_path: Path) -> None:
         assert {int.from_bytes(base64.urlsafe_b64decode(k["n"] + "=="), "big") for k in keys} == {public_n}
     finally:
         service.stop()
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    ["no-cookie", "no-field", "wrong-field", "field-of-another-cookie", "foreign-origin", "null-origin"],
+)
+def test_the_sign_in_form_cannot_be_posted_from_another_site(idp: ServiceProcess, forgery: str) -> None:
+    """Login CSRF: a page elsewhere auto-posting someone's credentials must not sign the victim in."""
+    with httpx2.Client(base_url=idp.url, follow_redirects=False, timeout=10) as victim:
+        fields = hidden_fields(victim.get("/oauth2/authorize", params=authorize_params()))
+        with httpx2.Client(base_url=idp.url, timeout=10) as other:
+            other_fields = hidden_fields(other.get("/oauth2/authorize", params=authorize_params()))
+        data = {**fields, "username": "alice", "password": "alice-pw"}
+        headers = {}
+        if forgery == "no-cookie":
+            victim.cookies.clear()
+        elif forgery == "no-field":
+            del data["_csrf"]
+        elif forgery == "wrong-field":
+            data["_csrf"] = "0" * 64
+        elif forgery == "field-of-another-cookie":
+            data["_csrf"] = other_fields["_csrf"]
+        elif forgery == "foreign-origin":
+            headers["Origin"] = "https://evil.example"
+        else:
+            headers["Origin"] = "null"
+        answer = victim.post("/login", data=data, headers=headers)
+        assert answer.status_code == 403, answer.text
+        assert "idp_session" not in answer.headers.get("set-cookie", "")
+        assert "code=" not in answer.headers.get("location", "")
+        honest = victim.post(
+            "/login",
+            data={
+                **hidden_fields(victim.get("/oauth2/authorize", params=authorize_params())),
+                "username": "alice",
+                "password": "alice-pw",
+            },
+            headers={"Origin": f"http://localhost:{idp.port}"},
+        )
+        assert honest.status_code == 302 and "code=" in honest.headers["location"]

@@ -110,7 +110,7 @@ def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack:
     assert answer.status_code == 200, answer.text
     assert "ACME" in answer.text
 
-    out = browser.get(f"{stack.gateway_url}/oauth2/logout/cognito")
+    out = log_out(browser, stack)
     assert out.status_code == 303
     assert out.headers["location"] == f"{stack.idp_url}/logout?" + urlencode(
         {"client_id": "mcp-gateway-web", "logout_uri": f"{stack.gateway_url}/"}
@@ -136,14 +136,88 @@ def test_browser_without_session_is_sent_to_login(browser: httpx2.Client, stack:
     assert response.headers["location"] == "/oauth2/login/cognito?next=%2Fcurrenttime%2Fmcp"
 
 
-def test_starting_a_login_clears_the_session(browser: httpx2.Client, stack: LocalStack) -> None:
-    log_in(browser, stack, "admin", "admin-password")
-    assert "mcp_gateway_session" in browser.cookies
-    restart = start_login(browser, stack)
-    assert any(
-        value.startswith("mcp_gateway_session=") and "Max-Age=0" in value
-        for value in restart.headers.get_list("set-cookie")
+def log_out(browser: httpx2.Client, stack: LocalStack) -> httpx2.Response:
+    """What the Log out button does: the confirmation page's form, posted with its CSRF token."""
+    page = browser.get(f"{stack.gateway_url}/oauth2/logout/cognito")
+    assert page.status_code == 200 and 'id="logout"' in page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    return browser.post(f"{stack.gateway_url}/oauth2/logout/cognito", data={"csrf": token.group(1)})
+
+
+def session_cleared(response: httpx2.Response) -> bool:
+    return any(
+        value.startswith("mcp_gateway_session=")
+        and ("Max-Age=0" in value or value.startswith('mcp_gateway_session=""'))
+        for value in response.headers.get_list("set-cookie")
     )
+
+
+def test_starting_a_login_keeps_the_session_until_a_new_one_replaces_it(
+    browser: httpx2.Client, stack: LocalStack
+) -> None:
+    """A link to the login page on another site must not sign anyone out."""
+    log_in(browser, stack, "admin", "admin-password")
+    before = browser.cookies["mcp_gateway_session"]
+    restart = start_login(browser, stack)
+    assert not session_cleared(restart)
+    assert browser.cookies["mcp_gateway_session"] == before
+    landed = log_in(browser, stack, "admin", "admin-password")
+    assert any(
+        value.startswith("mcp_gateway_session=") and "Max-Age=0" not in value
+        for value in landed.headers.get_list("set-cookie")
+    ), "the login's callback issues the new session"
+
+
+@pytest.mark.parametrize(
+    "forgery", ["get-link", "no-token", "token-of-another-browser", "foreign-origin", "tampered-token"]
+)
+def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: LocalStack, forgery: str) -> None:
+    log_in(browser, stack, "alice", "alice-password")
+    url = f"{stack.gateway_url}/oauth2/logout/cognito"
+    page = browser.get(url)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    if forgery == "get-link":
+        answer = page
+        assert answer.status_code == 200
+    else:
+        data, headers = {"csrf": token.group(1)}, {}
+        if forgery == "no-token":
+            data = {}
+        elif forgery == "token-of-another-browser":
+            with httpx2.Client() as other:
+                log_in(other, stack, "admin", "admin-password")
+                theirs = re.search(r'name="csrf" value="([^"]+)"', other.get(url).text)
+                assert theirs is not None
+                data = {"csrf": theirs.group(1)}
+        elif forgery == "foreign-origin":
+            headers = {"Origin": "https://evil.example"}
+        else:
+            data = {"csrf": token.group(1)[:-2] + "xx"}
+        answer = browser.post(url, data=data, headers=headers)
+        assert answer.status_code == 403 and "Log out button" in answer.text
+    assert not session_cleared(answer)
+    assert '<strong id="user">alice</strong>' in browser.get(f"{stack.gateway_url}/").text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"error": "access_denied"},
+        {"error": "invalid_scope", "state": "x"},
+        {"code": "c", "state": "forged"},
+        {},
+    ],
+)
+def test_a_failed_or_replayed_callback_leaves_the_session_alone(
+    browser: httpx2.Client, stack: LocalStack, params: dict[str, str]
+) -> None:
+    log_in(browser, stack, "alice", "alice-password")
+    failed = browser.get(f"{stack.gateway_url}/oauth2/callback/cognito", params=params)
+    assert failed.status_code == 400
+    assert not session_cleared(failed)
+    assert '<strong id="user">alice</strong>' in browser.get(f"{stack.gateway_url}/").text
 
 
 @pytest.mark.parametrize(

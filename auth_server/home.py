@@ -1,0 +1,44 @@
+"""The gateway's front page: who you are, and the MCP servers and tools open to you.
+
+The gateway names the servers it routes in ``X-Gateway-Servers``; only those a rule lets
+this person reach are listed.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mcp_gateway_core.contract import GATEWAY_SERVERS
+
+from .components import Components
+from .identity import AuthenticationError, Identity
+from .pages import ReachableServer, home_page
+from .session import session_cookie_values
+
+
+async def home(request: Request) -> Response:
+    components: Components = request.app.state.components
+    settings, sessions = components.settings, components.sessions
+    cookies = session_cookie_values(request.headers.getlist("cookie"), settings.session_cookie_name)
+    cookie = cookies[0] if len(cookies) == 1 else None
+    identity: Identity | None = None
+    if cookie is not None:
+        try:
+            identity = sessions.read(cookie).identity()
+        except AuthenticationError:
+            identity = None
+    logout_token = sessions.logout_token(cookie)
+    if identity is None:
+        return home_page(None, frozenset(), [], logout_token)
+    policy = components.policies.current
+    scopes = policy.scopes_for(identity)
+    names = sorted({name.strip() for name in request.headers.get(GATEWAY_SERVERS, "").split(",")} - {""})
+    servers = [
+        ReachableServer(
+            name, f"{settings.gateway_external_url}/{name}/mcp", policy.allowed_tools(scopes, name)
+        )
+        for name in names
+        if policy.allows(scopes, name, None, None)
+    ]
+    return home_page(identity, scopes, servers, logout_token)
