@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .abort import QuietAborts
+from .log_summary import Summarise
 
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "taskName",
+    "color_message",  # uvicorn's copy of the message with terminal colour codes
 }
 _SECRETS = re.compile(
     r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"  # JWTs, uncompressed itsdangerous values
@@ -48,9 +50,11 @@ class JsonFormatter(logging.Formatter):
         return redact(json.dumps(entry, default=str, ensure_ascii=False))
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", repeat_window: float = 60.0) -> None:
+    """JSON lines on stderr; repeated warnings summarised per ``repeat_window`` seconds."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(Summarise(handler.handle, repeat_window))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -34,9 +34,9 @@ def run_service(
     args = parser.parse_args(argv)
 
     load_dotenv(args.env_file, override=False)
-    logs.configure(args.log_level)
     try:
         env = Env(os.environ)
+        logs.configure(args.log_level, env.number("LOG_REPEAT_WINDOW_SECONDS", 60.0, minimum=1.0))
         protocol = limited_protocol(
             env.integer("MAX_HEADER_BYTES", 65536, minimum=4096, maximum=1_048_576),
             env.number("HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.5),
