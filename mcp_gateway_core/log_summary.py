@@ -53,16 +53,18 @@ class Summarise(logging.Filter):
         now = self._clock()
         with self._lock:
             seen = self._seen.get(key)
-            if seen is None or now - seen.started >= self._window:
-                self._seen[key] = _Seen(now, 0, record)
-                return True
-            seen.held += 1
-            seen.record = record
-            if self._timer is None:
-                self._timer = threading.Timer(self._window, self.flush)
-                self._timer.daemon = True
-                self._timer.start()
-        return False
+            if seen is not None and now - seen.started < self._window:
+                seen.held += 1
+                seen.record = record
+                if self._timer is None:
+                    self._timer = threading.Timer(self._window, self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
+                return False
+            self._seen[key] = _Seen(now, 0, record)
+        if seen is not None and seen.held:
+            self._emit(self._summary(seen.record, seen.held))
+        return True
 
     def flush(self) -> None:
         """Write one line for each kind of warning held back, with how many were."""
@@ -71,7 +73,10 @@ class Summarise(logging.Filter):
             held = [(seen.record, seen.held) for seen in self._seen.values() if seen.held]
             self._seen.clear()
         for record, count in held:
-            summary = logging.makeLogRecord(record.__dict__)
-            summary.repeated = count
-            summary.repeated_within_seconds = self._window
-            self._emit(summary)
+            self._emit(self._summary(record, count))
+
+    def _summary(self, latest: logging.LogRecord, count: int) -> logging.LogRecord:
+        summary = logging.makeLogRecord(latest.__dict__)
+        summary.repeated = count
+        summary.repeated_within_seconds = self._window
+        return summary

@@ -59,6 +59,21 @@ def test_repeated_warnings_are_summarised_and_none_uncounted() -> None:
     assert written[1].getMessage() == "upstream s0 down", "the summary repeats the latest of its kind"
 
 
+def test_a_window_that_ends_between_flushes_loses_no_count() -> None:
+    now = [0.0]
+    written: list[logging.LogRecord] = []
+    summarise = Summarise(written.append, window=10.0, clock=lambda: now[0])
+    record = logging.makeLogRecord({"name": "t", "levelno": logging.WARNING, "msg": "down"})
+    for second in range(25):
+        now[0] = float(second)
+        for _ in range(4):
+            if summarise.filter(logging.makeLogRecord(record.__dict__)):
+                written.append(record)
+    summarise.flush()
+    firsts = sum(1 for entry in written if not hasattr(entry, "repeated"))
+    assert firsts + sum(getattr(entry, "repeated", 0) for entry in written) == 100
+
+
 def test_an_auth_server_outage_writes_a_few_lines_not_one_per_request(tmp_path: Path) -> None:
     (tmp_path / "routes.yml").write_text("servers:\n  s:\n    url: http://127.0.0.1:9\n")
     gateway = ServiceProcess(
