@@ -1,11 +1,15 @@
 """What the gateway adds: the same MCP tools/call, straight to the upstream and through the gateway.
 
-Run: ``.venv/bin/python bench/gateway_bench.py [--seconds S] [--concurrency C ...]``.
+Run: ``.venv/bin/python bench/gateway_bench.py [--seconds S] [--concurrency C ...] [--baseline REV]``.
 It starts a test JWKS endpoint, the auth server, the example ``currenttime`` MCP
 server (JSON responses) and the gateway as real processes on loopback, then loads
 each target in turn with the same request: a stateless 2026-07-28 ``tools/call``
 carrying a Bearer token.  Everything, the load generator included, shares the
-machine's cores, so compare the two columns rather than reading either alone.
+machine's cores, so compare the columns rather than reading any alone.
+
+``--baseline REV`` also runs the gateway of an earlier git revision (checked out into a
+temporary worktree) against the same auth server and upstream, in the same run: what a
+change costs, measured side by side rather than on two different days.
 """
 
 from __future__ import annotations
@@ -13,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +55,34 @@ HEADERS = {
 }
 
 
+def start_gateway(
+    workdir: Path, auth: ServiceProcess, decision_cache: str, name: str, root: Path = ROOT
+) -> ServiceProcess:
+    env = {
+        "AUTH_SERVER_URL": auth.url,
+        "ROUTES_CONFIG": str(workdir / "routes.yml"),
+        "DECISION_CACHE_SECONDS": decision_cache,
+    }
+    gateway = ServiceProcess("gateway", env, workdir / f"{name}.log", root=root)
+    gateway.wait_healthy()
+    return gateway
+
+
+def checkout(revision: str, cleanup: ExitStack) -> Path:
+    tree = Path(tempfile.mkdtemp(prefix="gateway-baseline-"))
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision],
+        check=True,
+        capture_output=True,
+    )
+    cleanup.callback(
+        subprocess.run,
+        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+        capture_output=True,
+    )
+    return tree
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
@@ -56,36 +90,37 @@ def main() -> None:
     parser.add_argument(
         "--decision-cache", default="5", help="DECISION_CACHE_SECONDS for the gateway (0: off)"
     )
+    parser.add_argument("--baseline", help="also run the gateway of this git revision, for comparison")
     args = parser.parse_args()
 
     issuer = Issuer()
     workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     shutil.copy(ROOT / "tests" / "data" / "scopes.yml", workdir / "scopes.yml")
-    services: list[ServiceProcess] = []
-    try:
+    with ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        cleanup.callback(issuer.close)
         auth = ServiceProcess(
             "auth_server",
             issuer.env(SCOPES_CONFIG=str(workdir / "scopes.yml"), SECRET_KEY="b" * 40),
             workdir / "auth.log",
         )
+        cleanup.callback(auth.stop)
         upstream = ServiceProcess(
             "example_servers.currenttime", {}, workdir / "currenttime.log", ("--json-response",)
         )
-        services += [auth, upstream]
+        cleanup.callback(upstream.stop)
         auth.wait_healthy()
         upstream.wait_healthy(path="/health")
         (workdir / "routes.yml").write_text(f"servers:\n  currenttime:\n    url: {upstream.url}\n")
-        gateway = ServiceProcess(
-            "gateway",
-            {
-                "AUTH_SERVER_URL": auth.url,
-                "ROUTES_CONFIG": str(workdir / "routes.yml"),
-                "DECISION_CACHE_SECONDS": args.decision_cache,
-            },
-            workdir / "gateway.log",
-        )
-        services.append(gateway)
-        gateway.wait_healthy()
+        targets = {"direct to upstream": f"{upstream.url}/mcp"}
+        if args.baseline:
+            tree = checkout(args.baseline, cleanup)
+            baseline = start_gateway(workdir, auth, args.decision_cache, "baseline", tree)
+            cleanup.callback(baseline.stop)
+            targets[f"gateway at {args.baseline[:12]}"] = f"{baseline.url}/currenttime/mcp"
+        gateway = start_gateway(workdir, auth, args.decision_cache, "gateway")
+        cleanup.callback(gateway.stop)
+        targets["gateway (this tree)"] = f"{gateway.url}/currenttime/mcp"
 
         bearer = {**HEADERS, "Authorization": f"Bearer {issuer.user_access_token()}"}
         print(
@@ -93,19 +128,18 @@ def main() -> None:
             f"decision cache {args.decision_cache}s:"
         )
         for concurrency in args.concurrency:
-            direct = load.run(f"{upstream.url}/mcp", bearer, BODY, concurrency, args.seconds)
-            through = load.run(f"{gateway.url}/currenttime/mcp", bearer, BODY, concurrency, args.seconds)
-            print(direct.line(f"c={concurrency:<3} direct to upstream"))
-            print(through.line(f"c={concurrency:<3} through the gateway"))
-            print(
-                f"  {'':34} gateway/direct: {through.rate / direct.rate:5.2f}x throughput, "
-                f"+{through.p50_ms - direct.p50_ms:.3f} ms at p50, +{through.p99_ms - direct.p99_ms:.3f} ms at p99"
-            )
-    finally:
-        for service in reversed(services):
-            service.stop()
-        issuer.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+            figures = {
+                label: load.run(url, bearer, BODY, concurrency, args.seconds)
+                for label, url in targets.items()
+            }
+            direct = figures["direct to upstream"]
+            for label, measured in figures.items():
+                print(measured.line(f"c={concurrency:<3} {label}"))
+                if measured is not direct:
+                    print(
+                        f"  {'':34} vs direct: {measured.rate / direct.rate:5.2f}x throughput, "
+                        f"+{measured.p50_ms - direct.p50_ms:.3f} ms at p50, +{measured.p99_ms - direct.p99_ms:.3f} ms at p99"
+                    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ class Service:
         args: tuple[str, ...] = ("--env-file", "/dev/null"),
         port: int | None = None,
         host: str = "127.0.0.1",
+        root: Path = ROOT,
     ) -> None:
+        """``root`` is the source tree to run (another checkout, for a benchmark baseline)."""
         self.module = module
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -40,8 +42,8 @@ class Service:
         self._log = log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - our own modules, argv list, no shell
             [sys.executable, "-m", module, "--host", host, "--port", str(self.port), *args],
-            env={**base, "PYTHONPATH": str(ROOT), **env},
-            cwd=ROOT,
+            env={**base, "PYTHONPATH": str(root), **env},
+            cwd=root,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
