@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mcp_gateway_core.env import Env
+from mcp_gateway_core import variables as v
+from mcp_gateway_core.env import Reader
 
 from .limits import Limits
 
@@ -26,20 +27,23 @@ class GatewaySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
-        env = Env(os.environ if environ is None else environ)
-        return cls(
-            auth_server_url=env.url("AUTH_SERVER_URL") or "http://localhost:8888",
-            routes_config=Path(env.text("ROUTES_CONFIG") or "./routes.yml"),
-            gateway_external_url=env.url("GATEWAY_EXTERNAL_URL") or "http://localhost:8080",
-            session_cookie_name=env.text("SESSION_COOKIE_NAME") or "mcp_gateway_session",
-            auth_timeout_seconds=env.number("AUTH_TIMEOUT_SECONDS", 5.0, minimum=0.05),
-            max_body_bytes=env.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
-            routes_reload_seconds=env.number("ROUTES_RELOAD_SECONDS", 2.0, minimum=0.0),
-            decision_cache_seconds=env.number("DECISION_CACHE_SECONDS", 5.0, minimum=0.0),
+        """The settings, or a ConfigError listing every problem of the environment at once."""
+        read = Reader(os.environ if environ is None else environ)
+        settings = cls(
+            auth_server_url=read(v.AUTH_SERVER_URL),
+            routes_config=read(v.ROUTES_CONFIG),
+            gateway_external_url=read(v.GATEWAY_EXTERNAL_URL),
+            session_cookie_name=read(v.SESSION_COOKIE_NAME),
+            auth_timeout_seconds=read(v.AUTH_TIMEOUT_SECONDS),
+            max_body_bytes=read(v.MAX_BODY_BYTES),
+            routes_reload_seconds=read(v.ROUTES_RELOAD_SECONDS),
+            decision_cache_seconds=read(v.DECISION_CACHE_SECONDS),
             limits=Limits(
-                streams_per_caller=env.integer("MAX_STREAMS_PER_CALLER", 32, minimum=1),
-                requests_per_caller=env.integer("MAX_REQUESTS_PER_CALLER", 64, minimum=1),
-                streams_per_server=env.integer("MAX_STREAMS_PER_SERVER", 1000, minimum=1),
-                requests_per_server=env.integer("MAX_REQUESTS_PER_SERVER", 256, minimum=1),
+                streams_per_caller=read(v.MAX_STREAMS_PER_CALLER),
+                requests_per_caller=read(v.MAX_REQUESTS_PER_CALLER),
+                streams_per_server=read(v.MAX_STREAMS_PER_SERVER),
+                requests_per_server=read(v.MAX_REQUESTS_PER_SERVER),
             ),
         )
+        read.check()
+        return settings

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from mcp_gateway_core.env import ConfigError, Env
+from mcp_gateway_core import variables as v
+from mcp_gateway_core.env import ConfigError, Reader
 from mcp_gateway_core.service import run_service
 
 from .app import LocalIdp
@@ -25,18 +26,21 @@ DEFAULT_CONFIG = Path(__file__).with_name("dev.yml")
 
 
 def build(port: int) -> Starlette:
-    env = Env(os.environ)
+    read = Reader(os.environ)
+    config_path = read(v.IDP_CONFIG) or DEFAULT_CONFIG
+    public_url = read(v.IDP_PUBLIC_URL) or f"http://localhost:{port}"
+    key_file = read(v.IDP_KEY_FILE)
+    issuer_override = read(v.IDP_ISSUER)
+    read.check()
     try:
-        config = load_config(Path(env.text("IDP_CONFIG") or DEFAULT_CONFIG))
+        config = load_config(config_path)
     except IdpConfigError as exc:
         raise ConfigError("IDP_CONFIG", str(exc)) from None
-    public_url = env.url("IDP_PUBLIC_URL") or f"http://localhost:{port}"
-    issuer = env.url("IDP_ISSUER") or f"{public_url}/{config.pool_id}"
-    key_file = env.text("IDP_KEY_FILE")
     try:
-        keys = SigningKeys.from_pem(Path(key_file)) if key_file else SigningKeys.generate()
+        keys = SigningKeys.from_pem(key_file) if key_file else SigningKeys.generate()
     except (OSError, ValueError) as exc:
         raise ConfigError("IDP_KEY_FILE", f"cannot load an RSA private key from {key_file}: {exc}") from None
+    issuer = issuer_override or f"{public_url}/{config.pool_id}"
     return LocalIdp(config, keys, issuer, public_url).app()
 
 

@@ -1,7 +1,7 @@
 """Starting one of the project's services from the command line, the same way for each.
 
 Configuration is read (environment, then an optional .env) before anything else, and
-a :class:`ConfigError` ends start-up with one line naming the setting.
+every problem found ends start-up with one line each, naming the setting and the fix.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import uvicorn
 from dotenv import load_dotenv
 
-from . import logs
-from .env import ConfigError, Env
+from . import logs, variables
+from .env import ConfigError, Reader
 from .http_limits import limited_protocol
 
 
@@ -34,16 +34,17 @@ def run_service(
     args = parser.parse_args(argv)
 
     load_dotenv(args.env_file, override=False)
+    read = Reader(os.environ)
+    logs.configure(args.log_level, read(variables.LOG_REPEAT_WINDOW_SECONDS))
+    protocol = limited_protocol(read(variables.MAX_HEADER_BYTES), read(variables.HEADER_TIMEOUT_SECONDS))
+    problems = list(read.problems)
     try:
-        env = Env(os.environ)
-        logs.configure(args.log_level, env.number("LOG_REPEAT_WINDOW_SECONDS", 60.0, minimum=1.0))
-        protocol = limited_protocol(
-            env.integer("MAX_HEADER_BYTES", 65536, minimum=4096, maximum=1_048_576),
-            env.number("HEADER_TIMEOUT_SECONDS", 10.0, minimum=0.5),
-        )
         app = build(args.port)
     except ConfigError as exc:
-        print(f"{name}: configuration error: {exc}", file=sys.stderr)
+        problems += exc.problems
+    if problems:
+        for variable, problem in problems:
+            print(f"{name}: configuration error: {variable}: {problem}", file=sys.stderr)
         return 2
     uvicorn.run(
         app,

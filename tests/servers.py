@@ -10,7 +10,7 @@ from typing import Any
 
 from devstack.processes import ROOT, Service, free_port
 
-__all__ = ["ROOT", "ServiceProcess", "free_port", "start_up_error"]
+__all__ = ["ROOT", "ServiceProcess", "free_port", "start_up_error", "start_up_error_lines"]
 
 
 class ServiceProcess(Service):
@@ -24,8 +24,8 @@ class ServiceProcess(Service):
         return entries
 
 
-def start_up_error(module: str, env: dict[str, str]) -> str:
-    """Start ``module`` expecting a configuration error; the one line it printed."""
+def start_up_error_lines(module: str, env: dict[str, str]) -> list[str]:
+    """Start ``module`` expecting configuration errors; the lines it printed."""
     result = subprocess.run(
         [sys.executable, "-m", module, "--env-file", "/dev/null"],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env},
@@ -35,6 +35,11 @@ def start_up_error(module: str, env: dict[str, str]) -> str:
         timeout=60,
     )
     assert result.returncode == 2, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    return result.stderr.strip().splitlines()
+
+
+def start_up_error(module: str, env: dict[str, str]) -> str:
+    """Start ``module`` expecting one configuration error; the one line it printed."""
+    lines = start_up_error_lines(module, env)
+    assert len(lines) == 1, lines
     return lines[0]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from dotenv import dotenv_values
 
 from auth_server.config import Settings
+from gateway.config import GatewaySettings
 from mcp_gateway_core.env import ConfigError
-from tests.servers import ROOT, start_up_error
+from mcp_gateway_core.variables import VARIABLES
+from tests.servers import ROOT, start_up_error, start_up_error_lines
 
 
 def settings(**env: str) -> Settings:
@@ -86,19 +89,38 @@ def test_start_up_stops_with_one_line_naming_the_variable() -> None:
     assert "COGNITO_CLIENT_ID" in line
 
 
-def test_env_template_documents_every_variable_and_parses() -> None:
-    import re
-
-    from dotenv import dotenv_values
-
+def test_env_template_documents_every_declared_variable_and_parses() -> None:
     template = dotenv_values(ROOT / ".env.template")
-    read_by_code = set(
-        re.findall(
-            r'env\.\w+\(\s*"([A-Z_]+)"',
-            (ROOT / "auth_server" / "config.py").read_text() + (ROOT / "gateway" / "config.py").read_text(),
-        )
-    )
-    assert read_by_code, "the pattern no longer finds the variables config.py reads"
-    assert read_by_code <= set(template), read_by_code - set(template)
+    declared = {variable.name for variable in VARIABLES}
+    assert declared - set(template) == set(), "declared but not documented in .env.template"
+    assert set(template) - declared - {"LOCAL_IDP_REPLICAS"} == set(), "documented but read by no service"
     parsed = Settings.from_env({name: value or "" for name, value in template.items()})
     assert parsed.allowed_client_ids == {"1example23456789", "6aarhftf6bopppar05humcp2r6"}
+    GatewaySettings.from_env({name: value or "" for name, value in template.items()})
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(
+            {**BASE, "SESSION_MAX_AGE": "8h", "SESSION_COOKIE_SECURE": "flase", "POLICY_RELOAD_SECONDS": "-3"}
+        )
+    assert [variable for variable, _ in caught.value.problems] == [
+        "SESSION_MAX_AGE",
+        "SESSION_COOKIE_SECURE",
+        "POLICY_RELOAD_SECONDS",
+    ]
+    lines = start_up_error_lines("gateway", {"DECISION_CACHE_SECONDS": "five", "MAX_HEADER_BYTES": "1"})
+    assert [line.split(": ")[2] for line in lines] == ["MAX_HEADER_BYTES", "DECISION_CACHE_SECONDS"], lines
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SESSION_COOKIE_NAME", "bad name"), ("MAX_BODY_BYTES", "9"), ("GATEWAY_EXTERNAL_URL", "ftp://x")],
+)
+def test_a_shared_setting_is_refused_the_same_way_by_every_service(variable: str, value: str) -> None:
+    problems = []
+    for read in (Settings.from_env, GatewaySettings.from_env):
+        with pytest.raises(ConfigError) as caught:
+            read({**BASE, variable: value})
+        problems.append(caught.value.problems)
+    assert problems[0] == problems[1] == [(variable, problems[0][0][1])]

@@ -19,24 +19,16 @@ import yaml
 from dotenv import dotenv_values
 
 from devstack.stack import LocalStack
+from mcp_gateway_core.variables import read_by
 from tests.servers import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-READERS = {
-    "auth_server": ["auth_server/config.py"],
-    "gateway": ["gateway/config.py"],
-    "local_idp": ["local_idp/__main__.py"],
-    "example_servers.currenttime": [],
-    "example_servers.fininfo": [],
-}
+MODULES = {"auth_server", "gateway", "local_idp", "example_servers.currenttime", "example_servers.fininfo"}
 
 
 def variables_read_by(module: str) -> set[str]:
-    names: set[str] = set()
-    for path in READERS[module]:
-        names |= set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', (ROOT / path).read_text()))
-    return names
+    return {variable.name for variable in read_by(module)}
 
 
 def command_of(service: dict[str, Any]) -> tuple[str, int]:
@@ -49,7 +41,7 @@ def test_every_service_runs_a_real_module_on_its_declared_port() -> None:
     assert set(SERVICES) == {"idp", "auth-server", "currenttime", "fininfo", "gateway"}
     for name, service in SERVICES.items():
         module, port = command_of(service)
-        assert module in READERS, (name, module)
+        assert module in MODULES, (name, module)
         spec = importlib.util.find_spec(module)
         assert spec is not None, module
         if spec.submodule_search_locations is not None:
