@@ -17,7 +17,7 @@ def build(port: int) -> Gateway:
     try:
         routes = RouteStore(settings.routes_config)
     except RoutesError as exc:
-        raise ConfigError("ROUTES_CONFIG", str(exc)) from None
+        raise ConfigError.about("ROUTES_CONFIG", str(exc).splitlines()) from None
     return Gateway(settings, routes)
 
 

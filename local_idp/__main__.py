@@ -35,7 +35,7 @@ def build(port: int) -> Starlette:
     try:
         config = load_config(config_path)
     except IdpConfigError as exc:
-        raise ConfigError("IDP_CONFIG", str(exc)) from None
+        raise ConfigError.about("IDP_CONFIG", str(exc).splitlines()) from None
     try:
         keys = SigningKeys.from_pem(key_file) if key_file else SigningKeys.generate()
     except (OSError, ValueError) as exc:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
-import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from mcp_gateway_core import cognito
+from mcp_gateway_core.yaml_file import ConfigFileError, Location, load_model
 
 FLOWS = frozenset({"code", "client_credentials"})
 OIDC_SCOPES = frozenset({"openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"})
-_POOL_ID = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+_[0-9A-Za-z]+$")
 
 
 class IdpConfigError(Exception):
@@ -54,70 +55,97 @@ class IdpConfig:
     code_seconds: int
 
 
-def load_config(path: Path) -> IdpConfig:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise IdpConfigError(f"{path}: {exc}") from None
-    if not isinstance(document, dict):
-        raise IdpConfigError(f"{path}: expected a mapping with pool_id, users and clients")
-    pool_id = str(document.get("pool_id", ""))
-    if not _POOL_ID.match(pool_id):
-        raise IdpConfigError(f"{path}: pool_id {pool_id!r} is not of the form us-east-1_AbC123")
-    resource_scopes = frozenset(
-        f"{server}/{scope}"
-        for server, scopes in _mapping(document, "resource_servers", path).items()
-        for scope in scopes
-    )
-    users = {
-        str(name): _user(path, str(name), spec or {})
-        for name, spec in _mapping(document, "users", path).items()
-    }
-    clients = {
-        str(name): _client(path, str(name), spec or {}, resource_scopes)
-        for name, spec in _mapping(document, "clients", path).items()
-    }
-    return IdpConfig(pool_id, users, clients, resource_scopes, int(document.get("code_seconds", 300)))
+Seconds = Annotated[int, Field(strict=True, gt=0, le=10 * 365 * 86400)]
 
 
-def _mapping(document: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
-    value = document.get(key) or {}
-    if not isinstance(value, dict):
-        raise IdpConfigError(f"{path}: {key} must be a mapping")
+def _pool_id(value: str) -> str:
+    if not cognito.POOL_ID.match(value):
+        raise ValueError(f"{value!r} is not of the form us-east-1_AbC123")
     return value
 
 
-def _user(path: Path, name: str, spec: dict[str, Any]) -> User:
-    password = spec.get("password")
-    if not isinstance(password, str) or not password:
-        raise IdpConfigError(f"{path}: users.{name}.password is required")
-    sub = str(spec.get("sub") or uuid.uuid5(uuid.NAMESPACE_URL, f"local-idp:{name}"))
-    return User(name, password, spec.get("email"), tuple(str(g) for g in spec.get("groups") or ()), sub)
+class _UserSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, Field(min_length=1)]
+    email: str | None = None
+    groups: list[str] = []
+    sub: str | None = None
 
 
-def _client(path: Path, name: str, spec: dict[str, Any], resource_scopes: frozenset[str]) -> AppClient:
-    flows = frozenset(str(flow) for flow in spec.get("flows") or ())
-    if not flows or not flows <= FLOWS:
-        raise IdpConfigError(f"{path}: clients.{name}.flows must be a subset of {sorted(FLOWS)}")
-    if flows == FLOWS:
-        raise IdpConfigError(
-            f"{path}: clients.{name}: Cognito does not allow code and client_credentials together"
+class _ClientSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str | None = None
+    flows: Annotated[list[Literal["code", "client_credentials"]], Field(min_length=1)]
+    scopes: list[str] = []
+    callback_urls: list[str] = []
+    logout_urls: list[str] = []
+    access_token_seconds: Seconds = 3600
+    id_token_seconds: Seconds = 3600
+    refresh_token_seconds: Seconds = 30 * 86400
+
+
+class _PoolFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool_id: Annotated[str, AfterValidator(_pool_id)]
+    code_seconds: Seconds = 300
+    resource_servers: dict[str, list[str]] = {}
+    users: dict[str, _UserSpec] = {}
+    clients: dict[str, _ClientSpec] = {}
+
+    @property
+    def resource_scopes(self) -> frozenset[str]:
+        return frozenset(
+            f"{server}/{scope}" for server, scopes in self.resource_servers.items() for scope in scopes
         )
-    scopes = frozenset(str(scope) for scope in spec.get("scopes") or ())
-    unknown = scopes - OIDC_SCOPES - resource_scopes
-    if unknown:
-        raise IdpConfigError(f"{path}: clients.{name}.scopes: {sorted(unknown)} are not defined")
-    secret = spec.get("secret")
-    if "client_credentials" in flows and not secret:
-        raise IdpConfigError(f"{path}: clients.{name}: client_credentials needs a client secret")
-    return AppClient(
-        client_id=name,
-        secret=str(secret) if secret else None,
-        flows=flows,
-        scopes=scopes,
-        callback_urls=tuple(spec.get("callback_urls") or ()),
-        logout_urls=tuple(spec.get("logout_urls") or ()),
-        access_token_seconds=int(spec.get("access_token_seconds", 3600)),
-        id_token_seconds=int(spec.get("id_token_seconds", 3600)),
-        refresh_token_seconds=int(spec.get("refresh_token_seconds", 30 * 86400)),
-    )
+
+
+def _cognito_rules(pool: _PoolFile) -> list[tuple[Location, str]]:
+    """What Cognito itself refuses in an app client, and scopes no resource server defines."""
+    problems: list[tuple[Location, str]] = []
+    for name, client in pool.clients.items():
+        if set(client.flows) == FLOWS:
+            problems.append(
+                (("clients", name, "flows"), "Cognito does not allow code and client_credentials together")
+            )
+        if "client_credentials" in client.flows and not client.secret:
+            problems.append((("clients", name, "secret"), "client_credentials needs a client secret"))
+        unknown = set(client.scopes) - OIDC_SCOPES - pool.resource_scopes
+        if unknown:
+            problems.append((("clients", name, "scopes"), f"{sorted(unknown)} are not defined"))
+    return problems
+
+
+def load_config(path: Path) -> IdpConfig:
+    """The pool in ``path``; IdpConfigError with one line per problem, each with its line number."""
+    try:
+        pool = load_model(path, _PoolFile, _cognito_rules)
+    except ConfigFileError as exc:
+        raise IdpConfigError(str(exc)) from None
+    users = {
+        name: User(
+            name,
+            spec.password,
+            spec.email,
+            tuple(spec.groups),
+            spec.sub or str(uuid.uuid5(uuid.NAMESPACE_URL, f"local-idp:{name}")),
+        )
+        for name, spec in pool.users.items()
+    }
+    clients = {
+        name: AppClient(
+            client_id=name,
+            secret=spec.secret or None,
+            flows=frozenset(spec.flows),
+            scopes=frozenset(spec.scopes),
+            callback_urls=tuple(spec.callback_urls),
+            logout_urls=tuple(spec.logout_urls),
+            access_token_seconds=spec.access_token_seconds,
+            id_token_seconds=spec.id_token_seconds,
+            refresh_token_seconds=spec.refresh_token_seconds,
+        )
+        for name, spec in pool.clients.items()
+    }
+    return IdpConfig(pool.pool_id, users, clients, pool.resource_scopes, pool.code_seconds)

@@ -28,6 +28,11 @@ class ConfigError(Exception):
         self.problems = [(variable, problem), *more]
         super().__init__("\n".join(f"{name}: {text}" for name, text in self.problems))
 
+    @classmethod
+    def about(cls, variable: str, problems: list[str]) -> ConfigError:
+        """Several problems with one setting, such as every bad line of the file it names."""
+        return cls(variable, problems[0], *((variable, problem) for problem in problems[1:]))
+
     @property
     def variable(self) -> str:
         return self.problems[0][0]

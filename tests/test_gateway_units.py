@@ -279,27 +279,61 @@ def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:
     assert cache.get(key) is None and len(cache) == 0
 
 
-def test_route_file_validation(tmp_path: Path) -> None:
-    cases = {
-        "servers: []\n": "expected a top-level 'servers:' mapping",
-        "servers: {}\nextra: 1\n": "unknown top-level key",
-        "servers:\n  a b:\n    url: http://x\n": "a server name may hold",
-        "servers:\n  oauth2:\n    url: http://x\n": "is the gateway's own path",
-        "servers:\n  s:\n    url: http://x?q=1\n": "servers.s.url",
-        "servers:\n  s:\n    url: http://x\n    timeout: 0\n": "servers.s.timeout",
-        "servers:\n  s:\n    url: http://x\n    timout: 5\n": "unknown key(s) ['timout']",
-        "servers:\n  s:\n    url: http://x\n    headers: {Authorization: x}\n": "set by the gateway",
-        "servers:\n  s:\n    url: http://x\n    headers: {X-User-Id: x}\n": "set by the gateway",
-        "servers:\n  s:\n    url: http://x\n    headers: {'Bad Name': x}\n": "not a valid header name",
-        "servers: [\n": "YAML syntax error",
-    }
-    for text, problem in cases.items():
-        path = tmp_path / "routes.yml"
-        path.write_text(text)
-        with pytest.raises(RoutesError) as caught:
-            load_routes(path)
-        assert str(caught.value).startswith(str(path)), caught.value
-        assert problem in str(caught.value), (text, caught.value)
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("servers: []\n", ":1: servers: expected a mapping"),
+        ("servers: {}\nextra: 1\n", ":2: extra: unknown key"),
+        ("other: 1\n", ":1: servers: is required"),
+        ("servers:\n  a b:\n    url: http://x\n", ":2: servers.a b: a server name may hold"),
+        ("servers:\n  oauth2:\n    url: http://x\n", ":2: servers.oauth2: /oauth2 is the gateway's own path"),
+        ("servers:\n  s:\n    url: http://x?q=1\n", ":3: servers.s.url: expected an http(s) URL"),
+        (
+            "servers:\n  s:\n    url: http://x\n    timeout: 0\n",
+            ":4: servers.s.timeout: must be greater than 0",
+        ),
+        (
+            "servers:\n  s:\n    url: http://x\n    timeout: soon\n",
+            ":4: servers.s.timeout: expected a number, got 'soon'",
+        ),
+        (
+            "servers:\n  s:\n    url: http://x\n    max_streams: 1.5\n",
+            ":4: servers.s.max_streams: expected a whole number",
+        ),
+        ("servers:\n  s:\n    url: http://x\n    timout: 5\n", ":4: servers.s.timout: unknown key"),
+        ("servers:\n  s:\n    url: http://x\n    headers: {Authorization: x}\n", "set by the gateway"),
+        ("servers:\n  s:\n    url: http://x\n    headers: {X-User-Id: x}\n", "set by the gateway"),
+        ("servers:\n  s:\n    url: http://x\n    headers: {'Bad Name': x}\n", "is not a valid name"),
+        ("servers:\n  s:\n    url: http://x\n  s:\n    url: http://y\n", ":4: servers.s: duplicate key"),
+        ("servers:\n  s:\n    timeout: 1\n", ":2: servers.s.url: is required"),
+        ("servers: [\n", "YAML syntax error"),
+        ("", "file is empty"),
+    ],
+)
+def test_route_file_problems_name_the_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "routes.yml"
+    path.write_text(text)
+    with pytest.raises(RoutesError) as caught:
+        load_routes(path)
+    assert str(caught.value).startswith(str(path)), caught.value
+    assert problem in str(caught.value), caught.value
+
+
+def test_every_problem_of_a_route_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yml"
+    path.write_text(
+        "servers:\n  s:\n    url: ftp://x\n    timeout: -1\n  t:\n    url: http://y\n    tls: on\n"
+    )
+    with pytest.raises(RoutesError) as caught:
+        load_routes(path)
+    assert [line.split(": ")[1] for line in str(caught.value).splitlines()] == [
+        "servers.s.url",
+        "servers.s.timeout",
+        "servers.t.tls",
+    ]
+
+
+def test_a_route_file_reads_into_routes(tmp_path: Path) -> None:
     path = tmp_path / "routes.yml"
     path.write_text(
         "servers:\n  s:\n    url: http://x:1/base/\n    timeout: 2.5\n    headers: {X-Api-Key: 7}\n"

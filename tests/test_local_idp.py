@@ -18,7 +18,8 @@ import pytest
 
 from auth_server.jwks import JwksCache
 from auth_server.tokens import TokenVerifier
-from tests.servers import ServiceProcess
+from local_idp.config import IdpConfigError, load_config
+from tests.servers import ServiceProcess, start_up_error_lines
 
 CONFIG = """
 pool_id: us-east-1_testpool
@@ -371,7 +372,9 @@ def test_config_errors_stop_start_up(tmp_path: Path) -> None:
     from tests.servers import start_up_error
 
     config = tmp_path / "idp.yml"
-    config.write_text("pool_id: us-east-1_x\nclients:\n  c:\n    flows: [code, client_credentials]\n")
+    config.write_text(
+        "pool_id: us-east-1_x\nclients:\n  c:\n    secret: s\n    flows: [code, client_credentials]\n"
+    )
     line = start_up_error("local_idp", {"IDP_CONFIG": str(config)})
     assert (
         line.startswith("local_idp: configuration error: IDP_CONFIG: ")
@@ -442,3 +445,45 @@ def test_the_sign_in_form_cannot_be_posted_from_another_site(idp: ServiceProcess
             headers={"Origin": f"http://localhost:{idp.port}"},
         )
         assert honest.status_code == 302 and "code=" in honest.headers["location"]
+
+
+GOOD_POOL = (
+    "pool_id: us-east-1_x\nusers:\n  a: {password: p}\nclients:\n  web: {flows: [code], scopes: [openid]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (GOOD_POOL + "code_seconds: soon\n", ":6: code_seconds: expected a whole number, got 'soon'"),
+        (GOOD_POOL.replace("us-east-1_x", "nope"), ":1: pool_id: 'nope' is not of the form"),
+        (GOOD_POOL.replace("{password: p}", "{}"), ":3: users.a.password: is required"),
+        (
+            GOOD_POOL.replace("[code]", "[code, client_credentials]"),
+            ":5: clients.web.flows: Cognito does not allow",
+        ),
+        (GOOD_POOL.replace("[code]", "[implicit]"), ":5: clients.web.flows[0]: must be one of"),
+        (GOOD_POOL.replace("[openid]", "[rs/read]"), ":5: clients.web.scopes: ['rs/read'] are not defined"),
+        (
+            GOOD_POOL.replace("[code]", "[client_credentials]"),
+            ":5: clients.web.secret: client_credentials needs",
+        ),
+        (GOOD_POOL + "users:\n  b: {password: q}\n", ":6: users: duplicate key"),
+        (GOOD_POOL + "extra: 1\n", ":6: extra: unknown key"),
+    ],
+)
+def test_pool_file_problems_name_the_line_and_key(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "pool.yml"
+    path.write_text(text)
+    with pytest.raises(IdpConfigError) as caught:
+        load_config(path)
+    assert f"{path}{problem}" in str(caught.value), caught.value
+
+
+def test_a_bad_pool_file_stops_start_up_with_its_lines(tmp_path: Path) -> None:
+    path = tmp_path / "pool.yml"
+    path.write_text(GOOD_POOL.replace("us-east-1_x", "nope") + "code_seconds: soon\n")
+    lines = start_up_error_lines("local_idp", {"IDP_CONFIG": str(path)})
+    assert len(lines) == 2 and all(
+        line.startswith(f"local_idp: configuration error: IDP_CONFIG: {path}:") for line in lines
+    )
