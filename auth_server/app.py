@@ -64,7 +64,11 @@ async def ready(request: Request) -> JSONResponse:
     policy = components.policies.current
     problems = list(policy.errors)
     if not components.jwks.has_keys:
-        problems.append(f"no signing keys: {components.jwks.last_error or 'JWKS not fetched yet'}")
+        problems.append(
+            f"no signing keys from {components.jwks.url} ({components.jwks.last_error or 'not fetched yet'}); "
+            "check COGNITO_USER_POOL_ID and AWS_REGION (or COGNITO_ISSUER / COGNITO_JWKS_URL) and that the "
+            "auth server can reach them"
+        )
     body = {
         "status": "ready" if not problems else "not ready",
         "policy": {"path": policy.source, "usable": policy.usable, "scopes": len(policy.rules)},

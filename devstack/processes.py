@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
@@ -73,3 +75,7 @@ class Service:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        """The JSON lines of its log (what the project's services write)."""
+        return [json.loads(line) for line in self.log_text().splitlines() if line.startswith("{")]

@@ -1,19 +1,41 @@
-"""Wiring the services together: which ports, which URLs, which environment for each."""
+"""Wiring the services together: which ports, which URLs, which environment for each.
+
+The one way the project starts its stack, for the quick start and for the tests: the local
+IdP (or, with ``auth_env``, trust anchors of your own: a Cognito pool, a test issuer), the
+auth server, MCP servers, and the gateway in front, each on its port and waited for.  Every
+service gets exactly the variables it declares (:mod:`mcp_gateway_core.variables`) from
+``settings``, with the wiring between them laid on top.
+"""
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mcp_gateway_core.variables import AUTH, GATEWAY, IDP, read_by
+
 from .processes import ROOT, Service, free_port
 
 IDP_CONFIG = ROOT / "local_idp" / "dev.yml"
 WEB_CLIENT = "mcp-gateway-web"
-EXAMPLES = {"currenttime": "example_servers.currenttime", "fininfo": "example_servers.fininfo"}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An MCP server the stack runs: ``python -m <module> [args]``."""
+
+    module: str
+    args: tuple[str, ...] = ()
+
+
+EXAMPLES = {
+    "currenttime": Upstream("example_servers.currenttime"),
+    "fininfo": Upstream("example_servers.fininfo"),
+}
 
 
 @dataclass(frozen=True)
@@ -21,110 +43,143 @@ class Ports:
     gateway: int = 8080
     auth: int = 8888
     idp: int = 9000
-    examples: dict[str, int] = field(default_factory=lambda: {"currenttime": 8001, "fininfo": 8002})
+    upstreams: dict[str, int] = field(default_factory=lambda: {"currenttime": 8001, "fininfo": 8002})
 
     @classmethod
-    def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), {name: free_port() for name in EXAMPLES})
+    def free(cls, upstreams: Mapping[str, Upstream] = EXAMPLES) -> Ports:
+        return cls(free_port(), free_port(), free_port(), {name: free_port() for name in upstreams})
+
+    def upstream_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.upstreams[name]}"
 
 
 @dataclass
-class LocalStack:
+class Stack:
     workdir: Path
     ports: Ports
     idp: dict[str, Any]
-    """The local IdP's pool as it runs (users, clients), or empty when real Cognito is used."""
+    """The local IdP's pool as it runs (users, clients), or empty when it is not run."""
     services: dict[str, Service] = field(default_factory=dict)
+    gateway_url: str = ""
+    """The gateway's public URL: GATEWAY_EXTERNAL_URL, else ``http://localhost:<port>``."""
+    idp_url: str = ""
+    """The local IdP's public URL: IDP_PUBLIC_URL, else ``http://localhost:<port>``."""
+    routes_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.routes_file = self.workdir / "routes.yml"
+        self.gateway_url = self.gateway_url.rstrip("/") or f"http://localhost:{self.ports.gateway}"
+        self.idp_url = self.idp_url.rstrip("/") or f"http://localhost:{self.ports.idp}"
 
     @property
-    def gateway_url(self) -> str:
-        return f"http://localhost:{self.ports.gateway}"
-
-    @property
-    def idp_url(self) -> str:
-        return f"http://localhost:{self.ports.idp}"
+    def auth_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.auth}"
 
     def stop(self) -> None:
         for service in reversed(list(self.services.values())):
             service.stop()
 
-    def _start(
-        self, name: str, module: str, env: dict[str, str], port: int, args: tuple[str, ...], health: str
-    ) -> None:
+    def _start(self, name: str, module: str, env: dict[str, str], port: int, args: tuple[str, ...]) -> None:
         service = Service(module, env, self.workdir / f"{name}.log", args, port=port)
         self.services[name] = service
-        service.wait_healthy(path=health)
+        service.wait_healthy()
 
 
-def start_local_stack(
+def start_stack(
     workdir: Path,
     ports: Ports,
     *,
-    cognito_env: dict[str, str] | None = None,
-    secret_key: str | None = None,
-    scopes: Path = ROOT / "scopes.yml",
-    callbacks: dict[str, list[str]] | None = None,
-) -> LocalStack:
-    """Start everything; with ``cognito_env`` (settings for real Cognito) the local IdP is left out.
+    settings: Mapping[str, str] | None = None,
+    auth_env: Mapping[str, str] | None = None,
+    upstreams: Mapping[str, Upstream] = EXAMPLES,
+    routes: Mapping[str, Mapping[str, object]] | Path | None = None,
+    callbacks: Mapping[str, list[str]] | None = None,
+    key_file: Path | None = None,
+) -> Stack:
+    """Start everything and wait until each service answers; stop what started if one fails.
 
-    ``callbacks`` adds callback URLs to local IdP app clients (a CLI login on another port).
+    ``settings`` are variables as a user sets them (environment, ``.env``); each service is
+    given the ones it declares.  ``auth_env`` holds trust anchors for the auth server (a
+    Cognito pool, a test issuer): with it the local IdP is left out.  ``routes`` is the route
+    file's ``servers`` mapping (by default one route per upstream), or a route file of your own,
+    used as it is and watched for edits.  ``callbacks`` adds callback URLs to local IdP app
+    clients (a CLI login on another port); ``key_file`` is the local IdP's signing key.
     """
-    gateway_url = f"http://localhost:{ports.gateway}"
-    idp: dict[str, Any] = {}
-    if cognito_env is None:
-        idp = yaml.safe_load(IDP_CONFIG.read_text())
-        web = idp["clients"][WEB_CLIENT]
-        web["callback_urls"] = [f"{gateway_url}/oauth2/callback/cognito"]
-        web["logout_urls"] = [f"{gateway_url}/"]
-        for client, urls in (callbacks or {}).items():
-            idp["clients"][client]["callback_urls"] += urls
-        (workdir / "idp.yml").write_text(yaml.safe_dump(idp))
-    stack = LocalStack(workdir, ports, idp)
+    given = dict(settings or {})
+    stack = Stack(
+        workdir,
+        ports,
+        {},
+        gateway_url=given.get("GATEWAY_EXTERNAL_URL", "").strip(),
+        idp_url=given.get("IDP_PUBLIC_URL", "").strip(),
+    )
+    gateway_url = stack.gateway_url
     try:
-        if cognito_env is None:
+        if auth_env is None:
+            stack.idp = _local_idp_pool(gateway_url, callbacks or {})
+            (workdir / "idp.yml").write_text(yaml.safe_dump(stack.idp))
+            idp_env = {"IDP_CONFIG": str(workdir / "idp.yml"), "IDP_PUBLIC_URL": stack.idp_url}
+            if key_file is not None:
+                idp_env["IDP_KEY_FILE"] = str(key_file)
             stack._start(
-                "local_idp",
-                "local_idp",
-                {"IDP_CONFIG": str(workdir / "idp.yml"), "IDP_PUBLIC_URL": stack.idp_url},
-                ports.idp,
-                ("--env-file", "/dev/null"),
-                "/health",
+                "local_idp", "local_idp", {**_declared(IDP, given), **idp_env}, ports.idp, _NO_ENV_FILE
             )
-            issuer = f"{stack.idp_url}/{idp['pool_id']}"
+            issuer = f"{stack.idp_url}/{stack.idp['pool_id']}"
             auth_env = {
                 "COGNITO_ISSUER": issuer,
                 "COGNITO_JWKS_URL": f"{issuer}/.well-known/jwks.json",
                 "COGNITO_DOMAIN": stack.idp_url,
                 "COGNITO_CLIENT_ID": WEB_CLIENT,
-                "ALLOWED_CLIENT_IDS": ",".join(idp["clients"]),
+                "ALLOWED_CLIENT_IDS": ",".join(stack.idp["clients"]),
                 "SESSION_COOKIE_SECURE": "false",
             }
-        else:
-            auth_env = dict(cognito_env)
-        auth_env.update(
-            {
-                "SECRET_KEY": secret_key or secrets.token_urlsafe(48),
-                "SCOPES_CONFIG": str(scopes),
-                "GATEWAY_EXTERNAL_URL": gateway_url,
-            }
-        )
+        shared = {"GATEWAY_EXTERNAL_URL": gateway_url}
         stack._start(
-            "auth_server", "auth_server", auth_env, ports.auth, ("--env-file", "/dev/null"), "/health"
+            "auth_server",
+            "auth_server",
+            {**_declared(AUTH, given), **auth_env, **shared},
+            ports.auth,
+            _NO_ENV_FILE,
         )
-        for name, module in EXAMPLES.items():
-            stack._start(name, module, {}, ports.examples[name], (), "/health")
-        routes = "servers:\n" + "".join(
-            f"  {name}:\n    url: http://127.0.0.1:{port}\n" for name, port in ports.examples.items()
-        )
-        (workdir / "routes.yml").write_text(routes)
+        for name, upstream in upstreams.items():
+            stack._start(name, upstream.module, {}, ports.upstreams[name], upstream.args)
+        if isinstance(routes, Path):
+            stack.routes_file = routes
+        else:
+            servers = (
+                routes
+                if routes is not None
+                else {name: {"url": ports.upstream_url(name)} for name in upstreams}
+            )
+            stack.routes_file.write_text(
+                yaml.safe_dump({"servers": {name: dict(spec) for name, spec in servers.items()}})
+            )
         gateway_env = {
-            "AUTH_SERVER_URL": f"http://127.0.0.1:{ports.auth}",
-            "ROUTES_CONFIG": str(workdir / "routes.yml"),
-            "GATEWAY_EXTERNAL_URL": gateway_url,
-            "SESSION_COOKIE_NAME": auth_env.get("SESSION_COOKIE_NAME", "mcp_gateway_session"),
+            **_declared(GATEWAY, given),
+            **shared,
+            "AUTH_SERVER_URL": stack.auth_url,
+            "ROUTES_CONFIG": str(stack.routes_file),
         }
-        stack._start("gateway", "gateway", gateway_env, ports.gateway, ("--env-file", "/dev/null"), "/health")
+        stack._start("gateway", "gateway", gateway_env, ports.gateway, _NO_ENV_FILE)
     except Exception:
         stack.stop()
         raise
     return stack
+
+
+_NO_ENV_FILE = ("--env-file", "/dev/null")
+
+
+def _declared(service: str, settings: Mapping[str, str]) -> dict[str, str]:
+    names = {variable.name for variable in read_by(service)}
+    return {name: value for name, value in settings.items() if name in names}
+
+
+def _local_idp_pool(gateway_url: str, callbacks: Mapping[str, list[str]]) -> dict[str, Any]:
+    pool: dict[str, Any] = yaml.safe_load(IDP_CONFIG.read_text())
+    web = pool["clients"][WEB_CLIENT]
+    web["callback_urls"] = [f"{gateway_url}/oauth2/callback/cognito"]
+    web["logout_urls"] = [f"{gateway_url}/"]
+    for client, urls in callbacks.items():
+        pool["clients"][client]["callback_urls"] += urls
+    return pool

@@ -94,10 +94,7 @@ class Gateway:
                 return
 
     async def _ready(self) -> Answer:
-        problems = []
-        auth_problem = await self.auth.health_problem()
-        if auth_problem is not None:
-            problems.append(auth_problem)
+        problems = await self.auth.readiness_problems()
         if not self.routes.routes:
             problems.append("no routes")
         if self.routes.last_error:

@@ -134,15 +134,27 @@ class AuthClient:
             return location[len(self.base_url) :]
         return location
 
-    async def health_problem(self) -> str | None:
-        """Why the auth server is not usable, or None."""
+    async def readiness_problems(self) -> list[str]:
+        """Why the auth server cannot decide: unreachable, or not ready by its own ``/ready``.
+
+        A broken scopes.yml leaves the auth server alive but denying everything; the gateway
+        is then not ready either.
+        """
         try:
-            async with self.session.get(URL(self.base_url) / "health") as response:
-                if response.status != 200:
-                    return "auth server is not healthy"
+            async with self.session.get(URL(self.base_url) / "ready") as response:
+                content = await response.read()
+                status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return f"auth server unreachable: {type(exc).__name__}"
-        return None
+            return [f"auth server unreachable: {type(exc).__name__}"]
+        if status == 200:
+            return []
+        try:
+            reported = json_limits.loads(content, max_bytes=MAX_DECISION_BYTES).get("problems")
+        except (ValueError, AttributeError):
+            reported = None
+        if not isinstance(reported, list) or not reported:
+            return [f"auth server is not ready ({status})"]
+        return [f"auth server: {problem}" for problem in reported]
 
     async def page(self, method: str, target: str, headers: HeaderList, body: bytes) -> Answer | Unavailable:
         """The auth server's answer to ``/``, ``/oauth2/*`` or ``/.well-known/*``, read whole.

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from itsdangerous import BadData, URLSafeTimedSerializer
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -335,9 +336,7 @@ class LocalIdp:
             raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
         if grant.code_challenge is not None:
             verifier = fields.get("code_verifier", "")
-            digest = (
-                base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-            )
+            digest = create_s256_code_challenge(verifier)
             if not verifier or not hmac.compare_digest(digest, grant.code_challenge):
                 raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
         user = self.config.users[grant.username]

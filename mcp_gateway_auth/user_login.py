@@ -7,8 +7,6 @@ gateway's ``/.well-known/oauth-authorization-server``); never the server's SECRE
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -60,8 +58,10 @@ async def login(
 ) -> dict[str, Any]:
     """Run the browser login; the saved token record (its path: ``token_file`` or the default)."""
     token_file = token_file or default_token_file()
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    from mcp.client.auth import PKCEParameters  # the MCP SDK's PKCE, loaded only for a login
+
+    pkce = PKCEParameters.generate()
+    verifier, challenge = pkce.code_verifier, pkce.code_challenge
     state = secrets.token_urlsafe(24)
     redirect_uri = f"http://127.0.0.1:{port}/callback"
     async with httpx2.AsyncClient(timeout=15) as http:

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx2
 import pytest
 
-from devstack.stack import LocalStack, Ports, start_local_stack
+from devstack.stack import Ports, Stack, start_stack
 from tests.issuer import Issuer
 from tests.servers import free_port
 
@@ -36,12 +36,12 @@ async def http_client() -> AsyncIterator[httpx2.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """The whole stack (local IdP, auth server, example servers, gateway) on free ports, shared."""
-    running = start_local_stack(
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The quick start's stack (local IdP, auth server, example servers, gateway) on free ports, shared."""
+    running = start_stack(
         tmp_path_factory.mktemp("local-stack"),
         Ports.free(),
-        secret_key="local-stack-" + "k" * 40,
+        settings={"SECRET_KEY": "local-stack-" + "k" * 40},
         callbacks={"mcp-client": [f"http://127.0.0.1:{LOGIN_PORT}/callback"]},
     )
     yield running

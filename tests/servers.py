@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-from typing import Any
 
 from devstack.processes import ROOT, Service, free_port
 
 __all__ = ["ROOT", "ServiceProcess", "free_port", "start_up_error", "start_up_error_lines"]
 
 
-class ServiceProcess(Service):
-    """A service under test, with its JSON log lines readable."""
-
-    def log_entries(self) -> list[dict[str, Any]]:
-        entries = []
-        for line in self.log_text().splitlines():
-            if line.startswith("{"):
-                entries.append(json.loads(line))
-        return entries
+ServiceProcess = Service
+"""A service under test: the same class devstack runs them with."""
 
 
 def start_up_error_lines(module: str, env: dict[str, str]) -> list[str]:

@@ -22,7 +22,7 @@ import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from devstack.stack import LocalStack
+from devstack.stack import Stack
 from mcp_gateway_auth import BearerAuth, ClientCredentials, TokenError, token_endpoint
 from mcp_gateway_auth.client_credentials import refresh_time
 from mcp_gateway_auth.user_login import UserTokens
@@ -31,7 +31,7 @@ from tests.servers import ROOT, free_port
 
 
 @pytest.fixture
-def stack(local_stack: LocalStack) -> LocalStack:
+def stack(local_stack: Stack) -> Stack:
     return local_stack
 
 
@@ -59,7 +59,7 @@ def counting_client() -> tuple[httpx2.AsyncClient, list[str]]:
     return httpx2.AsyncClient(timeout=5, event_hooks={"request": [hook]}), seen
 
 
-def agent(stack: LocalStack, **options: Any) -> ClientCredentials:
+def agent(stack: Stack, **options: Any) -> ClientCredentials:
     return ClientCredentials(
         "mcp-gateway-agent", "agent-dev-secret", token_url=f"{stack.idp_url}/oauth2/token", **options
     )
@@ -86,7 +86,7 @@ def test_refresh_time_is_75_percent_or_5_minutes_early_whichever_is_first() -> N
     assert refresh_time(1000, 60) == 1000 + 45
 
 
-async def test_many_calls_one_token_request(stack: LocalStack) -> None:
+async def test_many_calls_one_token_request(stack: Stack) -> None:
     http, seen = counting_client()
     async with http:
         source = agent(stack, http=http)
@@ -109,7 +109,7 @@ async def test_expiry_driven_refresh(short_lived_idp: str) -> None:
     assert second != first and len(seen) == 2
 
 
-async def test_disk_cache_is_private_and_reused(stack: LocalStack, tmp_path: Path) -> None:
+async def test_disk_cache_is_private_and_reused(stack: Stack, tmp_path: Path) -> None:
     cache = tmp_path / "cfg" / "agent-token.json"
     first = agent(stack, cache_file=cache)
     token = await first.token()
@@ -229,7 +229,7 @@ async def test_retries_and_no_retries(
     ],
 )
 async def test_error_messages_name_the_fix(
-    stack: LocalStack, client_id: str, secret: str, scopes: tuple[str, ...], path: str, expected: str
+    stack: Stack, client_id: str, secret: str, scopes: tuple[str, ...], path: str, expected: str
 ) -> None:
     source = ClientCredentials(
         client_id, secret, token_url=f"{stack.idp_url}{path}", scopes=scopes, backoff=0.01
@@ -249,7 +249,7 @@ async def test_unreachable_token_url_names_the_domain() -> None:
 
 
 async def test_bearer_auth_with_the_sdk_client_recovers_from_a_rejected_token(
-    stack: LocalStack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     cache = tmp_path / "token.json"
     source = agent(stack, cache_file=cache)
@@ -276,7 +276,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def test_token_command_prints_a_token_or_its_claims(stack: LocalStack) -> None:
+def test_token_command_prints_a_token_or_its_claims(stack: Stack) -> None:
     flags = ["--gateway", stack.gateway_url, "--client-id", "mcp-gateway-agent"]
     plain = cli("token", *flags, env={"MCP_CLIENT_SECRET": "agent-dev-secret"})
     assert plain.returncode == 0, plain.stderr
@@ -306,7 +306,7 @@ def run_agent(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def run_cli_login(stack: LocalStack, token_file: Path) -> subprocess.CompletedProcess[str]:
+def run_cli_login(stack: Stack, token_file: Path) -> subprocess.CompletedProcess[str]:
     """Drive `login --no-browser` as a person would: open the printed URL, fill the IdP form, follow back."""
     process = subprocess.Popen(
         [
@@ -346,7 +346,7 @@ def run_cli_login(stack: LocalStack, token_file: Path) -> subprocess.CompletedPr
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def test_cli_login_stores_private_tokens_and_refreshes(stack: LocalStack, tmp_path: Path) -> None:
+def test_cli_login_stores_private_tokens_and_refreshes(stack: Stack, tmp_path: Path) -> None:
     token_file = tmp_path / "config" / "tokens.json"
     result = run_cli_login(stack, token_file)
     assert result.returncode == 0, result.stderr
@@ -385,7 +385,7 @@ def test_user_tokens_without_a_login_explain_what_to_do(tmp_path: Path) -> None:
     assert "python -m mcp_gateway_auth login" in str(caught.value)
 
 
-def test_example_agent_as_itself(stack: LocalStack) -> None:
+def test_example_agent_as_itself(stack: Stack) -> None:
     run = run_agent(
         "--gateway",
         stack.gateway_url,

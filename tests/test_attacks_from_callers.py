@@ -18,10 +18,11 @@ from typing import Any
 import httpx2
 import pytest
 
+from devstack.stack import Stack
 from tests.hostile import HostileUpstream, Received, json_response
 from tests.issuer import Issuer
 from tests.servers import ServiceProcess
-from tests.stack import Stack, start_stack
+from tests.stack import start_issuer_stack
 
 ACCEPT = "application/json, text/event-stream"
 
@@ -41,7 +42,7 @@ def stack(
         "hostile": {"url": hostile.url},
         "hostile-narrow": {"url": hostile.url, "max_streams": 2, "max_requests": 2},
     }
-    running = start_stack(
+    running = start_issuer_stack(
         tmp_path_factory.mktemp("callers"),
         issuer,
         routes,
@@ -68,7 +69,7 @@ def call(tool: str, id: int = 1) -> dict[str, Any]:
 
 def post(stack: Stack, token: str, message: Any, **headers: str) -> httpx2.Response:
     return httpx2.post(
-        f"{stack.gateway.url}/hostile/mcp",
+        f"{stack.gateway_url}/hostile/mcp",
         content=message if isinstance(message, bytes) else json.dumps(message).encode(),
         headers={
             "Authorization": f"Bearer {token}",
@@ -166,19 +167,19 @@ def test_hostile_json_is_a_400_never_a_500(
         headers["Authorization"] = f"Bearer {issuer.user_access_token('admin', ['mcp-registry-admin'])}"
         expected = 400
     for path in ("/hostile/mcp", "/currenttime/mcp"):
-        answer = httpx2.post(f"{stack.gateway.url}{path}", content=body, headers=headers, timeout=10)
+        answer = httpx2.post(f"{stack.gateway_url}{path}", content=body, headers=headers, timeout=10)
         assert answer.status_code == expected, (path, answer.status_code, answer.text[:200])
         assert answer.json()["error"]
     validate = httpx2.post(
-        f"{stack.auth.url}/validate",
+        f"{stack.auth_url}/validate",
         content=body,
         headers={**headers, "X-Original-URL": "/hostile/mcp", "X-Original-Method": "POST"},
         timeout=10,
     )
     assert validate.status_code == expected, validate.text[:200]
     assert upstream.received == []
-    assert "Traceback" not in stack.gateway.log_text()
-    assert "Traceback" not in stack.auth.log_text()
+    assert "Traceback" not in stack.services["gateway"].log_text()
+    assert "Traceback" not in stack.services["auth_server"].log_text()
 
 
 def chunked(payload: bytes) -> bytes:
@@ -280,7 +281,7 @@ async def test_hop_by_hop_headers_of_one_caller_never_break_another(
     upstream.reset()
     token = issuer.user_access_token("alice", ["mcp-registry-user"])
     headers = {"Authorization": f"Bearer {token}", "Accept": ACCEPT, "Content-Type": "application/json"}
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
 
         async def user_call() -> int:
             return (await http.post("/hostile/mcp", json=call("safe_tool"), headers=headers)).status_code
@@ -290,7 +291,7 @@ async def test_hop_by_hop_headers_of_one_caller_never_break_another(
             header, body = HOP_BY_HOP_VARIANTS[round_ % len(HOP_BY_HOP_VARIANTS)]
             hostile = [
                 raw_exchange(
-                    stack.gateway.url,
+                    stack.gateway_url,
                     hostile_get("/.well-known/oauth-protected-resource/currenttime/mcp", header, body),
                 )
                 for _ in range(3)
@@ -329,7 +330,7 @@ async def test_one_caller_holding_many_streams_starves_nobody(
     upstream.reset(hold_open)
     mallory = headers_of(issuer.user_access_token("mallory", ["mcp-registry-user"]))
     admin = headers_of(issuer.user_access_token("admin", ["mcp-registry-admin"]))
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
         held, streams = await open_streams(http, "/hostile/mcp", mallory, 4)
         async with streams:
             assert [response.status_code for response in held] == [200] * 4
@@ -369,7 +370,7 @@ async def test_in_flight_requests_are_limited_per_caller_with_a_json_rpc_429(
 ) -> None:
     upstream.reset(hold_open)
     mallory = headers_of(issuer.user_access_token("mallory", ["mcp-registry-user"]))
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
         _, requests = await open_streams(http, "/hostile/mcp", mallory, 4, method="POST")
         async with requests:
             refused = await http.post("/hostile/mcp", json=call("safe_tool", id=99), headers=mallory)
@@ -385,7 +386,7 @@ async def test_a_server_limit_holds_across_callers(
     upstream.reset(hold_open)
     alice = headers_of(issuer.user_access_token("alice", ["mcp-registry-user"]))
     bob = headers_of(issuer.user_access_token("bob", ["mcp-registry-user"]))
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
         first, alices = await open_streams(http, "/hostile-narrow/mcp", alice, 1, method="POST")
         second, bobs = await open_streams(http, "/hostile-narrow/mcp", bob, 1, method="POST")
         async with alices, bobs:

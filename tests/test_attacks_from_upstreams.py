@@ -15,9 +15,10 @@ import httpx2
 import pytest
 
 from auth_server.session import SessionCodec
+from devstack.stack import Stack
 from tests.hostile import HostileUpstream, Received, json_response, response
 from tests.issuer import Issuer
-from tests.stack import SECRET, Stack, start_stack
+from tests.stack import SECRET, start_issuer_stack
 
 ACCEPT = "application/json, text/event-stream"
 TOOLS = [{"name": "safe_tool", "inputSchema": {"type": "object"}}, {"name": "place_trade", "inputSchema": {}}]
@@ -35,7 +36,7 @@ def stack(
     issuer: Issuer, hostile: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     routes = {"hostile": {"url": hostile.url}, "hostile-idle": {"url": hostile.url, "idle_timeout": 1}}
-    running = start_stack(tmp_path_factory.mktemp("upstreams"), issuer, routes)
+    running = start_issuer_stack(tmp_path_factory.mktemp("upstreams"), issuer, routes)
     yield running
     running.stop()
 
@@ -55,7 +56,7 @@ def restricted(issuer: Issuer) -> dict[str, str]:
 
 
 def post(stack: Stack, headers: dict[str, str], message: Any, server: str = "hostile") -> httpx2.Response:
-    return httpx2.post(f"{stack.gateway.url}/{server}/mcp", json=message, headers=headers, timeout=10)
+    return httpx2.post(f"{stack.gateway_url}/{server}/mcp", json=message, headers=headers, timeout=10)
 
 
 TOOLS_LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
@@ -193,8 +194,8 @@ def test_redirects_never_name_internal_addresses(
     ],
 )
 def test_the_auth_servers_own_redirects_never_name_its_address(stack: Stack, path: str) -> None:
-    answer = httpx2.get(f"{stack.gateway.url}{path}", timeout=10)
-    assert stack.auth.url.removeprefix("http://") not in answer.headers.get("location", "")
+    answer = httpx2.get(f"{stack.gateway_url}{path}", timeout=10)
+    assert stack.auth_url.removeprefix("http://") not in answer.headers.get("location", "")
     assert answer.status_code < 500
 
 
@@ -230,7 +231,7 @@ def test_origin_is_validated_on_mcp_requests(
     hostile.reset()
     headers = restricted(issuer)
     if origin is not None:
-        headers["Origin"] = origin.replace("GATEWAY", "http://localhost:8080")
+        headers["Origin"] = origin.replace("GATEWAY", stack.gateway_url)
     answer = post(stack, headers, TOOL_CALL)
     assert answer.status_code == (200 if allowed else 403), answer.text
     assert len(hostile.received) == (1 if allowed else 0)
@@ -359,9 +360,9 @@ def test_a_streamable_http_session_is_usable_only_by_its_owner(stack: Stack, iss
     session = initialize(stack, alice)
     listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
     assert post(stack, {**bob, "Mcp-Session-Id": session}, listing, "currenttime").status_code == 404
-    stream = httpx2.get(f"{stack.gateway.url}/currenttime/mcp", headers={**bob, "Mcp-Session-Id": session})
+    stream = httpx2.get(f"{stack.gateway_url}/currenttime/mcp", headers={**bob, "Mcp-Session-Id": session})
     assert stream.status_code == 404
-    delete = httpx2.delete(f"{stack.gateway.url}/currenttime/mcp", headers={**bob, "Mcp-Session-Id": session})
+    delete = httpx2.delete(f"{stack.gateway_url}/currenttime/mcp", headers={**bob, "Mcp-Session-Id": session})
     assert delete.status_code == 404
     other_token = {
         **alice,
@@ -376,7 +377,7 @@ def test_a_streamable_http_session_is_usable_only_by_its_owner(stack: Stack, iss
 async def test_an_old_sse_session_is_usable_only_by_its_owner(stack: Stack, issuer: Issuer) -> None:
     alice, bob = user(issuer, "alice"), user(issuer, "bob")
     async with (
-        httpx2.AsyncClient(base_url=stack.gateway.url, timeout=10) as http,
+        httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http,
         http.stream("GET", "/currenttime/sse", headers={**alice, "Accept": "text/event-stream"}) as stream,
     ):
         lines = stream.aiter_lines()  # kept, not abandoned: dropping it would close the stream
@@ -459,7 +460,7 @@ def test_any_other_cut_response_is_cut_for_the_caller_too(
     headers = {"Authorization": f"Bearer {admin}", "Accept": ACCEPT, "Content-Type": "application/json"}
     with pytest.raises(httpx2.RemoteProtocolError):
         if method == "GET":
-            httpx2.get(f"{stack.gateway.url}/hostile/mcp", headers=headers, timeout=10)
+            httpx2.get(f"{stack.gateway_url}/hostile/mcp", headers=headers, timeout=10)
         else:
             post(stack, headers, TOOL_CALL)
 

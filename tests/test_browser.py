@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from devstack.stack import LocalStack
+from devstack.stack import Stack
 from tests.servers import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,7 +51,7 @@ TOOL_HEADERS = {
 
 
 @pytest.fixture
-def stack(local_stack: LocalStack) -> LocalStack:
+def stack(local_stack: Stack) -> Stack:
     return local_stack
 
 
@@ -64,7 +64,7 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def test_log_in_use_a_tool_log_out_be_refused(stack: LocalStack, browser: Browser) -> None:
+def test_log_in_use_a_tool_log_out_be_refused(stack: Stack, browser: Browser) -> None:
     context = browser.new_context()
     page: Page = context.new_page()
 
@@ -139,7 +139,7 @@ class AttackSite:
         self._server.shutdown()
 
 
-def log_in_as(page: Page, stack: LocalStack, username: str, password: str) -> None:
+def log_in_as(page: Page, stack: Stack, username: str, password: str) -> None:
     page.goto(f"{stack.gateway_url}/")
     page.click("#login")
     page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
@@ -149,7 +149,7 @@ def log_in_as(page: Page, stack: LocalStack, username: str, password: str) -> No
     page.wait_for_url(f"{stack.gateway_url}/")
 
 
-def test_a_page_of_another_origin_cannot_use_the_session_cookie(stack: LocalStack, browser: Browser) -> None:
+def test_a_page_of_another_origin_cannot_use_the_session_cookie(stack: Stack, browser: Browser) -> None:
     """The same site, another port: the browser attaches the Lax cookie, so Origin must be checked."""
     body = json.dumps({**TOOL_CALL, "params": {**TOOL_CALL["params"], "arguments": {"timezone": "UTC"}}})  # type: ignore[dict-item]
     script = (
@@ -179,9 +179,7 @@ def test_a_page_of_another_origin_cannot_use_the_session_cookie(stack: LocalStac
         site.close()
 
 
-def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(
-    stack: LocalStack, browser: Browser
-) -> None:
+def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(stack: Stack, browser: Browser) -> None:
     """Login CSRF: another site auto-posts alice's credentials to the IdP's form in the victim's browser."""
     context = browser.new_context()
     attacker = browser.new_context()

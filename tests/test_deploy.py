@@ -18,7 +18,7 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from devstack.stack import LocalStack
+from devstack.stack import Stack
 from mcp_gateway_core.variables import read_by
 from tests.servers import ROOT
 
@@ -126,16 +126,16 @@ def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
 
 
 @pytest.fixture
-def stack(local_stack: LocalStack) -> LocalStack:
+def stack(local_stack: Stack) -> Stack:
     return local_stack
 
 
-def test_health_check_paths_answer_on_the_real_services(stack: LocalStack) -> None:
+def test_health_check_paths_answer_on_the_real_services(stack: Stack) -> None:
     local_ports = {
         "idp": stack.ports.idp,
         "auth-server": stack.ports.auth,
         "gateway": stack.ports.gateway,
-        **stack.ports.examples,
+        **stack.ports.upstreams,
     }
     for name, service in SERVICES.items():
         path = re.search(r"'http://127\.0\.0\.1:\d+(/[^']*)'", service["healthcheck"]["test"][3])

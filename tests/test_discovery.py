@@ -18,17 +18,17 @@ from mcp.shared.auth import (
     OAuthToken,
 )
 
-from devstack.stack import LocalStack
+from devstack.stack import Stack
 
 CALLBACK = "http://127.0.0.1:8765/callback"
 
 
 @pytest.fixture
-def stack(local_stack: LocalStack) -> LocalStack:
+def stack(local_stack: Stack) -> Stack:
     return local_stack
 
 
-def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(stack: LocalStack) -> None:
+def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(stack: Stack) -> None:
     for path in ("/currenttime/mcp", "/fininfo/mcp", "/currenttime/sse"):
         challenge = httpx2.post(f"{stack.gateway_url}{path}", json={}).headers["www-authenticate"]
         metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
@@ -44,7 +44,7 @@ def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(st
         assert metadata["scopes_supported"] == ["mcp-servers-restricted/read"]
 
 
-def test_root_and_unknown_resource_metadata(stack: LocalStack) -> None:
+def test_root_and_unknown_resource_metadata(stack: Stack) -> None:
     root = httpx2.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource").json()
     assert root["resource"] == stack.gateway_url
     assert "mcp-servers-unrestricted/execute" in root["scopes_supported"]
@@ -58,9 +58,7 @@ def test_root_and_unknown_resource_metadata(stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize("document", ["oauth-authorization-server", "openid-configuration"])
-def test_authorization_server_metadata_republishes_the_idp_with_pkce(
-    stack: LocalStack, document: str
-) -> None:
+def test_authorization_server_metadata_republishes_the_idp_with_pkce(stack: Stack, document: str) -> None:
     metadata = httpx2.get(f"{stack.gateway_url}/.well-known/{document}").json()
     assert metadata["issuer"] == stack.gateway_url
     assert metadata["code_challenge_methods_supported"] == ["S256"]
@@ -117,7 +115,7 @@ class FormFillingUser:
         return self.result
 
 
-async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(stack: LocalStack) -> None:
+async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(stack: Stack) -> None:
     user = FormFillingUser("alice", "alice-password")
     server_url = f"{stack.gateway_url}/currenttime/mcp"
     provider = OAuthClientProvider(
@@ -149,7 +147,7 @@ async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(stack: Local
     assert query["code_challenge_method"] == ["S256"] and query["scope"] == ["mcp-servers-restricted/read"]
 
 
-async def test_sdk_client_credentials_client_from_the_gateway_url(stack: LocalStack) -> None:
+async def test_sdk_client_credentials_client_from_the_gateway_url(stack: Stack) -> None:
     server_url = f"{stack.gateway_url}/fininfo/mcp"
     provider = ClientCredentialsOAuthProvider(
         server_url=server_url,

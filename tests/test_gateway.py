@@ -19,16 +19,17 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from auth_server.session import SessionCodec
+from devstack.stack import Stack
 from tests.issuer import Issuer
 from tests.servers import ServiceProcess, free_port, start_up_error
-from tests.stack import SECRET, Stack, start_stack
+from tests.stack import SECRET, start_issuer_stack
 
 ACCEPT = "application/json, text/event-stream"
 
 
 @pytest.fixture(scope="module")
 def stack(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"), issuer)
+    running = start_issuer_stack(tmp_path_factory.mktemp("stack"), issuer)
     yield running
     running.stop()
 
@@ -40,12 +41,12 @@ async def connect(
     headers = {"Authorization": f"Bearer {token}"}
     if sse:
         async with Client(
-            sse_client(f"{stack.gateway.url}/{server}/sse", headers=headers), mode="legacy"
+            sse_client(f"{stack.gateway_url}/{server}/sse", headers=headers), mode="legacy"
         ) as client:
             yield client
         return
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        transport = streamable_http_client(f"{stack.gateway.url}/{server}/mcp", http_client=http)
+        transport = streamable_http_client(f"{stack.gateway_url}/{server}/mcp", http_client=http)
         async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
             yield client
 
@@ -103,7 +104,7 @@ async def test_tools_list_is_filtered_in_sse_and_json_mode(
 async def test_forbidden_tool_call_is_403_and_never_forwarded(stack: Stack, issuer: Issuer) -> None:
     token = issuer.user_access_token("carol", ["finance"])
     before = stack.services["fininfo"].log_text().count("POST /mcp")
-    async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url) as http:
         response = await http.post(
             "/fininfo/mcp",
             json=rpc("tools/call", name="place_trade", arguments={"ticker": "X", "quantity": 1}),
@@ -119,7 +120,7 @@ async def test_forbidden_tool_call_is_403_and_never_forwarded(stack: Stack, issu
 
 
 async def test_unauthenticated_api_and_browser_callers(stack: Stack) -> None:
-    async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url) as http:
         api = await http.post("/currenttime/mcp", json=rpc("tools/list"), headers={"Accept": ACCEPT})
         assert api.status_code == 401
         assert "resource_metadata=" in api.headers["www-authenticate"]
@@ -147,7 +148,7 @@ async def test_identity_headers_reach_upstream_and_credentials_do_not(stack: Sta
         "X-Drop-Me": "hop",
     }
     async with httpx2.AsyncClient(headers=spoofed, timeout=30) as http:
-        transport = streamable_http_client(f"{stack.gateway.url}/currenttime/mcp", http_client=http)
+        transport = streamable_http_client(f"{stack.gateway_url}/currenttime/mcp", http_client=http)
         async with Client(transport, mode="legacy") as client:  # type: ignore[arg-type]
             result = await client.call_tool("whoami", {})
     seen = result.structured_content or json.loads(result.content[0].text)  # type: ignore[union-attr]
@@ -171,7 +172,7 @@ async def test_sse_events_arrive_as_they_are_sent(stack: Stack, issuer: Issuer) 
         "Authorization": f"Bearer {issuer.user_access_token('root', ['mcp-registry-admin'])}",
         "Accept": ACCEPT,
     }
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers, timeout=30) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=30) as http:
         init = await http.post(
             "/currenttime/mcp",
             json=rpc(
@@ -204,7 +205,7 @@ async def test_sse_events_arrive_as_they_are_sent(stack: Stack, issuer: Issuer) 
 
 async def test_mcp_method_header_must_match_the_body(stack: Stack, issuer: Issuer) -> None:
     headers = {"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT}
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers) as http:
         body = rpc("tools/call", name="whoami", arguments={})
         wrong_method = await http.post("/currenttime/mcp", json=body, headers={"Mcp-Method": "tools/list"})
         assert wrong_method.status_code == 400
@@ -220,7 +221,7 @@ async def test_mcp_method_header_must_match_the_body(stack: Stack, issuer: Issue
 async def test_oversized_body_is_413(stack: Stack, issuer: Issuer) -> None:
     headers = {"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT}
     body = rpc("tools/call", name="current_time_by_timezone", arguments={"pad": "x" * 70_000})
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers) as http:
         response = await http.post("/currenttime/mcp", json=body)
     assert response.status_code == 413
     assert response.json()["error"] == "request_too_large"
@@ -255,13 +256,13 @@ def raw_request(url: str, target: str, token: str) -> int:
 def test_path_tricks_never_reach_another_server(stack: Stack, issuer: Issuer, target: str) -> None:
     token = issuer.user_access_token()
     before = stack.services["fininfo"].log_text().count("POST")
-    assert raw_request(stack.gateway.url, target, token) == 400
+    assert raw_request(stack.gateway_url, target, token) == 400
     assert stack.services["fininfo"].log_text().count("POST") == before
 
 
 def test_unknown_server_is_404(stack: Stack, issuer: Issuer) -> None:
     response = httpx2.post(
-        f"{stack.gateway.url}/nosuch/mcp",
+        f"{stack.gateway_url}/nosuch/mcp",
         json=rpc("tools/list"),
         headers={"Authorization": f"Bearer {issuer.user_access_token()}"},
     )
@@ -297,7 +298,7 @@ def hanging_upstream() -> Iterator[str]:
 
 
 async def wait_for_route(stack: Stack, server: str, token: str) -> httpx2.Response:
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         deadline = time.monotonic() + 10
         while True:
             response = await http.post(
@@ -333,7 +334,7 @@ async def test_route_reload_upstream_down_and_timeout(
         await asyncio.sleep(0.4)
         kept = await wait_for_route(stack, "dead", admin)
         assert kept.status_code == 502, "a broken route file keeps the last good routes"
-        async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+        async with httpx2.AsyncClient(base_url=stack.gateway_url) as http:
             ready = await http.get("/ready")
         assert ready.status_code == 503 and "route file not applied" in ready.json()["problems"][0]
     finally:
@@ -372,8 +373,8 @@ async def test_auth_server_down_or_slow_is_503_and_nothing_is_forwarded(
 
 
 def test_health_and_ready(stack: Stack) -> None:
-    assert httpx2.get(f"{stack.gateway.url}/health").json() == {"status": "ok"}
-    ready = httpx2.get(f"{stack.gateway.url}/ready")
+    assert httpx2.get(f"{stack.gateway_url}/health").json() == {"status": "ok"}
+    ready = httpx2.get(f"{stack.gateway_url}/ready")
     assert ready.status_code == 200, ready.text
     assert set(ready.json()["servers"]) >= {"currenttime", "fininfo", "fininfo-json"}
 
@@ -395,11 +396,11 @@ async def test_repeated_decisions_come_from_the_cache(stack: Stack, issuer: Issu
     def decisions_for(user: str) -> int:
         return sum(
             1
-            for entry in stack.auth.log_entries()
+            for entry in stack.services["auth_server"].log_entries()
             if entry.get("logger") == "auth_server.decision" and entry.get("user") == user
         )
 
-    async with httpx2.AsyncClient(base_url=stack.gateway.url, headers=headers, timeout=30) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=30) as http:
         for request_id in range(1, 6):
             body = rpc("tools/call", id=request_id, name="current_time_by_timezone", arguments={}, _meta=meta)
             response = await http.post(
@@ -492,7 +493,7 @@ async def test_client_disconnect_closes_the_upstream_stream(
         original + f"  endless:\n    url: http://127.0.0.1:{endless_upstream.port}\n"
     )
     try:
-        async with httpx2.AsyncClient(base_url=stack.gateway.url, timeout=30) as http:
+        async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
             deadline = time.monotonic() + 10
             while True:
                 async with http.stream(
@@ -516,11 +517,11 @@ async def test_client_disconnect_closes_the_upstream_stream(
 
 
 async def test_oauth_and_well_known_paths_go_to_the_auth_server(stack: Stack) -> None:
-    async with httpx2.AsyncClient(base_url=stack.gateway.url) as http:
+    async with httpx2.AsyncClient(base_url=stack.gateway_url) as http:
         response = await http.get("/.well-known/not-yet-served")
     assert response.status_code == 404
     assert response.json() == {"detail": "Not Found"}, "FastAPI's own 404: the auth server answered"
-    host, port = stack.gateway.url.removeprefix("http://").split(":")
+    host, port = stack.gateway_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(b"GET /oauth2/../validate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert sock.makefile("rb").readline().split()[1] == b"400"

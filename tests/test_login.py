@@ -12,25 +12,25 @@ import httpx2
 import pytest
 
 from auth_server.redirects import safe_next
-from devstack.stack import LocalStack
+from devstack.stack import Stack
 from tests.servers import ServiceProcess
 
 ACCEPT = "application/json, text/event-stream"
 
 
 @pytest.fixture
-def stack(local_stack: LocalStack) -> LocalStack:
+def stack(local_stack: Stack) -> Stack:
     return local_stack
 
 
 @pytest.fixture
-def browser(stack: LocalStack) -> Iterator[httpx2.Client]:
+def browser(stack: Stack) -> Iterator[httpx2.Client]:
     """An HTTP client that keeps cookies like a browser, following nothing on its own."""
     with httpx2.Client(follow_redirects=False, timeout=15) as client:
         yield client
 
 
-def start_login(browser: httpx2.Client, stack: LocalStack, next_path: str = "/") -> httpx2.Response:
+def start_login(browser: httpx2.Client, stack: Stack, next_path: str = "/") -> httpx2.Response:
     response = browser.get(f"{stack.gateway_url}/oauth2/login/cognito", params={"next": next_path})
     assert response.status_code == 302, response.text
     return response
@@ -53,7 +53,7 @@ def sign_in(browser: httpx2.Client, authorize_url: str, username: str, password:
 
 
 def log_in(
-    browser: httpx2.Client, stack: LocalStack, username: str, password: str, next_path: str = "/"
+    browser: httpx2.Client, stack: Stack, username: str, password: str, next_path: str = "/"
 ) -> httpx2.Response:
     callback = sign_in(
         browser, start_login(browser, stack, next_path).headers["location"], username, password
@@ -61,7 +61,7 @@ def log_in(
     return browser.get(callback)
 
 
-def test_login_uses_pkce_state_and_nonce(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_login_uses_pkce_state_and_nonce(browser: httpx2.Client, stack: Stack) -> None:
     location = start_login(browser, stack).headers["location"]
     assert location.startswith(f"{stack.idp_url}/oauth2/authorize?")
     query = parse_qs(urlsplit(location).query)
@@ -71,7 +71,7 @@ def test_login_uses_pkce_state_and_nonce(browser: httpx2.Client, stack: LocalSta
     assert query["scope"] == ["openid email profile"]
 
 
-def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack: Stack) -> None:
     landed = log_in(browser, stack, "alice", "alice-password", next_path="/?tab=servers")
     assert landed.status_code == 303 and landed.headers["location"] == "/?tab=servers"
     session_cookie = next(
@@ -130,13 +130,13 @@ def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack:
     )
 
 
-def test_browser_without_session_is_sent_to_login(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_browser_without_session_is_sent_to_login(browser: httpx2.Client, stack: Stack) -> None:
     response = browser.get(f"{stack.gateway_url}/currenttime/mcp", headers={"Accept": "text/html"})
     assert response.status_code == 302
     assert response.headers["location"] == "/oauth2/login/cognito?next=%2Fcurrenttime%2Fmcp"
 
 
-def log_out(browser: httpx2.Client, stack: LocalStack) -> httpx2.Response:
+def log_out(browser: httpx2.Client, stack: Stack) -> httpx2.Response:
     """What the Log out button does: the confirmation page's form, posted with its CSRF token."""
     page = browser.get(f"{stack.gateway_url}/oauth2/logout/cognito")
     assert page.status_code == 200 and 'id="logout"' in page.text
@@ -154,7 +154,7 @@ def session_cleared(response: httpx2.Response) -> bool:
 
 
 def test_starting_a_login_keeps_the_session_until_a_new_one_replaces_it(
-    browser: httpx2.Client, stack: LocalStack
+    browser: httpx2.Client, stack: Stack
 ) -> None:
     """A link to the login page on another site must not sign anyone out."""
     log_in(browser, stack, "admin", "admin-password")
@@ -172,7 +172,7 @@ def test_starting_a_login_keeps_the_session_until_a_new_one_replaces_it(
 @pytest.mark.parametrize(
     "forgery", ["get-link", "no-token", "token-of-another-browser", "foreign-origin", "tampered-token"]
 )
-def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: LocalStack, forgery: str) -> None:
+def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: Stack, forgery: str) -> None:
     log_in(browser, stack, "alice", "alice-password")
     url = f"{stack.gateway_url}/oauth2/logout/cognito"
     page = browser.get(url)
@@ -211,7 +211,7 @@ def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: LocalSta
     ],
 )
 def test_a_failed_or_replayed_callback_leaves_the_session_alone(
-    browser: httpx2.Client, stack: LocalStack, params: dict[str, str]
+    browser: httpx2.Client, stack: Stack, params: dict[str, str]
 ) -> None:
     log_in(browser, stack, "alice", "alice-password")
     failed = browser.get(f"{stack.gateway_url}/oauth2/callback/cognito", params=params)
@@ -248,12 +248,12 @@ def test_local_next_is_kept(target: str) -> None:
     assert safe_next(target) == target
 
 
-def test_open_redirect_is_refused_end_to_end(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_open_redirect_is_refused_end_to_end(browser: httpx2.Client, stack: Stack) -> None:
     landed = log_in(browser, stack, "alice", "alice-password", next_path="//evil.com/steal")
     assert landed.status_code == 303 and landed.headers["location"] == "/"
 
 
-def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack: Stack) -> None:
     callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
     code = parse_qs(urlsplit(callback).query)["code"][0]
     forged = browser.get(
@@ -278,7 +278,7 @@ def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack
     assert other.status_code == 400 and "mismatching_state" in other.text
 
 
-def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, stack: Stack) -> None:
     location = start_login(browser, stack).headers["location"]
     state = parse_qs(urlsplit(location).query)["state"][0]
     denied = browser.get(
@@ -304,7 +304,7 @@ def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, s
     assert "mcp_gateway_session" not in browser.cookies
 
 
-def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, stack: LocalStack) -> None:
+def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, stack: Stack) -> None:
     location = start_login(browser, stack).headers["location"]
     wrong = location.replace("%2Foauth2%2Fcallback%2Fcognito", "%2Fother")
     page = browser.get(wrong)
@@ -312,7 +312,7 @@ def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, stack: Lo
 
 
 @contextmanager
-def own_auth_server(stack: LocalStack, tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
+def own_auth_server(stack: Stack, tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
     """A second auth server on the stack's local IdP, configured apart from the stack's own."""
     issuer = f"{stack.idp_url}/{stack.idp['pool_id']}"
     service = ServiceProcess(
@@ -349,7 +349,7 @@ def callback_on(service: ServiceProcess, client: httpx2.Client) -> tuple[httpx2.
     return done, login_cookie
 
 
-def test_secure_cookie_flags_by_default(stack: LocalStack, tmp_path: Path) -> None:
+def test_secure_cookie_flags_by_default(stack: Stack, tmp_path: Path) -> None:
     """SESSION_COOKIE_SECURE left at its default (true)."""
     with (
         own_auth_server(stack, tmp_path) as service,
@@ -362,7 +362,7 @@ def test_secure_cookie_flags_by_default(stack: LocalStack, tmp_path: Path) -> No
     assert "; secure" in session.lower() and "httponly" in session.lower()
 
 
-def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(stack: LocalStack, tmp_path: Path) -> None:
+def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(stack: Stack, tmp_path: Path) -> None:
     """A 200 with an empty body (here the IdP's revocation endpoint) in place of a token response."""
     with (
         own_auth_server(stack, tmp_path, COGNITO_TOKEN_URL=f"{stack.idp_url}/oauth2/revoke") as service,
@@ -376,7 +376,7 @@ def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(stack: LocalSta
     )
 
 
-def test_home_page_lists_only_reachable_servers(stack: LocalStack) -> None:
+def test_home_page_lists_only_reachable_servers(stack: Stack) -> None:
     with httpx2.Client(follow_redirects=False, timeout=15) as admin:
         log_in(admin, stack, "admin", "admin-password")
         home = admin.get(f"{stack.gateway_url}/").text
@@ -388,7 +388,7 @@ def test_home_page_lists_only_reachable_servers(stack: LocalStack) -> None:
     assert f"{stack.gateway_url}/currenttime/mcp" in spoofed
 
 
-def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(stack: LocalStack) -> None:
+def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(stack: Stack) -> None:
     """Code injection: a victim's callback fed the attacker's code, with and without PKCE on it."""
     with (
         httpx2.Client(follow_redirects=False, timeout=15) as victim,
