@@ -1,4 +1,4 @@
-"""The agent-side token helper, CLI login and example agent, against the real local stack."""
+"""The agent-side token helper, CLI login and example agent, against the real local local_stack."""
 
 from __future__ import annotations
 
@@ -30,11 +30,6 @@ from tests.conftest import LOGIN_PORT
 from tests.servers import ROOT, free_port
 
 
-@pytest.fixture
-def stack(local_stack: Stack) -> Stack:
-    return local_stack
-
-
 @pytest.fixture(scope="module")
 def short_lived_idp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A local IdP whose agent tokens live 3 seconds (for refresh timing)."""
@@ -59,9 +54,9 @@ def counting_client() -> tuple[httpx2.AsyncClient, list[str]]:
     return httpx2.AsyncClient(timeout=5, event_hooks={"request": [hook]}), seen
 
 
-def agent(stack: Stack, **options: Any) -> ClientCredentials:
+def agent(local_stack: Stack, **options: Any) -> ClientCredentials:
     return ClientCredentials(
-        "mcp-gateway-agent", "agent-dev-secret", token_url=f"{stack.idp_url}/oauth2/token", **options
+        "mcp-gateway-agent", "agent-dev-secret", token_url=f"{local_stack.idp_url}/oauth2/token", **options
     )
 
 
@@ -86,10 +81,10 @@ def test_refresh_time_is_75_percent_or_5_minutes_early_whichever_is_first() -> N
     assert refresh_time(1000, 60) == 1000 + 45
 
 
-async def test_many_calls_one_token_request(stack: Stack) -> None:
+async def test_many_calls_one_token_request(local_stack: Stack) -> None:
     http, seen = counting_client()
     async with http:
-        source = agent(stack, http=http)
+        source = agent(local_stack, http=http)
         tokens = await asyncio.gather(*(source.token() for _ in range(50)))
         tokens += [await source.token() for _ in range(20)]
     assert len(set(tokens)) == 1
@@ -109,18 +104,18 @@ async def test_expiry_driven_refresh(short_lived_idp: str) -> None:
     assert second != first and len(seen) == 2
 
 
-async def test_disk_cache_is_private_and_reused(stack: Stack, tmp_path: Path) -> None:
+async def test_disk_cache_is_private_and_reused(local_stack: Stack, tmp_path: Path) -> None:
     cache = tmp_path / "cfg" / "agent-token.json"
-    first = agent(stack, cache_file=cache)
+    first = agent(local_stack, cache_file=cache)
     token = await first.token()
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     assert stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
     http, seen = counting_client()
     async with http:
-        second = agent(stack, cache_file=cache, http=http)
+        second = agent(local_stack, cache_file=cache, http=http)
         assert await second.token() == token
     assert seen == []
-    other_scope = agent(stack, cache_file=cache, scopes=("mcp-servers-restricted/read",))
+    other_scope = agent(local_stack, cache_file=cache, scopes=("mcp-servers-restricted/read",))
     assert await other_scope.token() != token, "a cache for other scopes is not reused"
 
 
@@ -229,10 +224,10 @@ async def test_retries_and_no_retries(
     ],
 )
 async def test_error_messages_name_the_fix(
-    stack: Stack, client_id: str, secret: str, scopes: tuple[str, ...], path: str, expected: str
+    local_stack: Stack, client_id: str, secret: str, scopes: tuple[str, ...], path: str, expected: str
 ) -> None:
     source = ClientCredentials(
-        client_id, secret, token_url=f"{stack.idp_url}{path}", scopes=scopes, backoff=0.01
+        client_id, secret, token_url=f"{local_stack.idp_url}{path}", scopes=scopes, backoff=0.01
     )
     with pytest.raises(TokenError) as caught:
         await source.token()
@@ -249,17 +244,19 @@ async def test_unreachable_token_url_names_the_domain() -> None:
 
 
 async def test_bearer_auth_with_the_sdk_client_recovers_from_a_rejected_token(
-    stack: Stack, tmp_path: Path
+    local_stack: Stack, tmp_path: Path
 ) -> None:
     cache = tmp_path / "token.json"
-    source = agent(stack, cache_file=cache)
+    source = agent(local_stack, cache_file=cache)
     await source.token()
     record = json.loads(cache.read_text())
     cache.write_text(json.dumps({**record, "access_token": "x.y.z"}))
-    stale = agent(stack, cache_file=cache)
+    stale = agent(local_stack, cache_file=cache)
     async with (
         httpx2.AsyncClient(auth=BearerAuth(stale), timeout=30) as http,
-        Client(streamable_http_client(f"{stack.gateway_url}/currenttime/mcp", http_client=http)) as client,  # type: ignore[arg-type]
+        Client(
+            streamable_http_client(f"{local_stack.gateway_url}/currenttime/mcp", http_client=http)
+        ) as client,  # type: ignore[arg-type]
     ):
         names = {tool.name for tool in (await client.list_tools()).tools}
     assert "current_time_by_timezone" in names
@@ -276,8 +273,8 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def test_token_command_prints_a_token_or_its_claims(stack: Stack) -> None:
-    flags = ["--gateway", stack.gateway_url, "--client-id", "mcp-gateway-agent"]
+def test_token_command_prints_a_token_or_its_claims(local_stack: Stack) -> None:
+    flags = ["--gateway", local_stack.gateway_url, "--client-id", "mcp-gateway-agent"]
     plain = cli("token", *flags, env={"MCP_CLIENT_SECRET": "agent-dev-secret"})
     assert plain.returncode == 0, plain.stderr
     assert plain.stdout.count(".") == 2
@@ -306,7 +303,7 @@ def run_agent(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def run_cli_login(stack: Stack, token_file: Path) -> subprocess.CompletedProcess[str]:
+def run_cli_login(local_stack: Stack, token_file: Path) -> subprocess.CompletedProcess[str]:
     """Drive `login --no-browser` as a person would: open the printed URL, fill the IdP form, follow back."""
     process = subprocess.Popen(
         [
@@ -315,7 +312,7 @@ def run_cli_login(stack: Stack, token_file: Path) -> subprocess.CompletedProcess
             "mcp_gateway_auth",
             "login",
             "--gateway",
-            stack.gateway_url,
+            local_stack.gateway_url,
             "--client-id",
             "mcp-client",
             "--no-browser",
@@ -332,12 +329,12 @@ def run_cli_login(stack: Stack, token_file: Path) -> subprocess.CompletedProcess
     assert process.stderr is not None
     process.stderr.readline()
     url = process.stderr.readline().strip()
-    assert url.startswith(f"{stack.idp_url}/oauth2/authorize?"), url
+    assert url.startswith(f"{local_stack.idp_url}/oauth2/authorize?"), url
     with httpx2.Client(follow_redirects=False, timeout=15) as browser:
         form = browser.get(url)
         fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text))
         redirect = browser.post(
-            f"{stack.idp_url}/login", data={**fields, "username": "alice", "password": "alice-password"}
+            f"{local_stack.idp_url}/login", data={**fields, "username": "alice", "password": "alice-password"}
         )
         callback = redirect.headers["location"]
         assert callback.startswith(f"http://127.0.0.1:{LOGIN_PORT}/callback?")
@@ -346,9 +343,9 @@ def run_cli_login(stack: Stack, token_file: Path) -> subprocess.CompletedProcess
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def test_cli_login_stores_private_tokens_and_refreshes(stack: Stack, tmp_path: Path) -> None:
+def test_cli_login_stores_private_tokens_and_refreshes(local_stack: Stack, tmp_path: Path) -> None:
     token_file = tmp_path / "config" / "tokens.json"
-    result = run_cli_login(stack, token_file)
+    result = run_cli_login(local_stack, token_file)
     assert result.returncode == 0, result.stderr
     assert "Authorization: Bearer" in result.stdout
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -365,7 +362,7 @@ def test_cli_login_stores_private_tokens_and_refreshes(stack: Stack, tmp_path: P
 
     agent_run = run_agent(
         "--gateway",
-        stack.gateway_url,
+        local_stack.gateway_url,
         "--server",
         "currenttime",
         "--user",
@@ -385,10 +382,10 @@ def test_user_tokens_without_a_login_explain_what_to_do(tmp_path: Path) -> None:
     assert "python -m mcp_gateway_auth login" in str(caught.value)
 
 
-def test_example_agent_as_itself(stack: Stack) -> None:
+def test_example_agent_as_itself(local_stack: Stack) -> None:
     run = run_agent(
         "--gateway",
-        stack.gateway_url,
+        local_stack.gateway_url,
         "--server",
         "fininfo",
         "--tool",

@@ -21,6 +21,7 @@ import pytest
 from devstack.stack import Stack
 from tests.hostile import HostileUpstream, Received, json_response
 from tests.issuer import Issuer
+from tests.jsonrpc import notification, tool_call
 from tests.servers import ServiceProcess
 from tests.stack import start_issuer_stack
 
@@ -59,14 +60,6 @@ def upstream(hostile: HostileUpstream) -> HostileUpstream:
     return hostile
 
 
-def notification(method: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": method}
-
-
-def call(tool: str, id: int = 1) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
-
-
 def post(stack: Stack, token: str, message: Any, **headers: str) -> httpx2.Response:
     return httpx2.post(
         f"{stack.gateway_url}/hostile/mcp",
@@ -81,7 +74,7 @@ def post(stack: Stack, token: str, message: Any, **headers: str) -> httpx2.Respo
     )
 
 
-REAL_BATCH = [notification("notifications/a"), call("place_trade"), notification("notifications/b")]
+REAL_BATCH = [notification("notifications/a"), tool_call("place_trade"), notification("notifications/b")]
 FORGED_KEYS = [
     # The review's example: the old key's separators spelled out in one method name.
     [notification("notifications/a\x01None\x00tools/call\x01place_trade\x00notifications/b")],
@@ -92,9 +85,9 @@ FORGED_KEYS = [
     [notification("notifications/a|None|tools/call|place_trade|notifications/b")],
     [notification("notifications/a None tools/call place_trade notifications/b")],
     # Splitting the batch differently between method and tool.
-    [notification("notifications/a"), call("place_trade\x00notifications/b")],
-    [notification("notifications/a\x01None\x00tools/call"), call("safe_tool")],
-    [call("safe_tool\x00tools/call\x01place_trade")],
+    [notification("notifications/a"), tool_call("place_trade\x00notifications/b")],
+    [notification("notifications/a\x01None\x00tools/call"), tool_call("safe_tool")],
+    [tool_call("safe_tool\x00tools/call\x01place_trade")],
 ]
 
 
@@ -115,10 +108,10 @@ def test_a_forged_decision_key_never_lets_a_forbidden_batch_through(
     [
         notification("notifications/a\x00b"),
         notification("notifications/\u2028x"),
-        call("safe_tool\x00"),
-        call("safe_tool\u200b"),
-        call("safe_tool\n"),
-        [call("safe_tool"), call("x" * 129, id=2)],
+        tool_call("safe_tool\x00"),
+        tool_call("safe_tool\u200b"),
+        tool_call("safe_tool\n"),
+        [tool_call("safe_tool"), tool_call("x" * 129, id=2)],
         {"jsonrpc": "2.0", "id": 1.5, "method": "ping"},
     ],
 )
@@ -136,9 +129,9 @@ def test_an_allowed_call_still_goes_through_and_is_cached_per_shape(
 ) -> None:
     token = issuer.user_access_token("mallory", ["mcp-registry-user"])
     for _ in range(3):
-        assert post(stack, token, call("safe_tool")).status_code == 200
-    assert post(stack, token, call("place_trade")).status_code == 403
-    assert post(stack, token, [call("safe_tool"), call("place_trade", id=2)]).status_code == 403
+        assert post(stack, token, tool_call("safe_tool")).status_code == 200
+    assert post(stack, token, tool_call("place_trade")).status_code == 403
+    assert post(stack, token, [tool_call("safe_tool"), tool_call("place_trade", id=2)]).status_code == 403
     assert upstream.methods() == ["tools/call:safe_tool"] * 3
 
 
@@ -284,7 +277,7 @@ async def test_hop_by_hop_headers_of_one_caller_never_break_another(
     async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
 
         async def user_call() -> int:
-            return (await http.post("/hostile/mcp", json=call("safe_tool"), headers=headers)).status_code
+            return (await http.post("/hostile/mcp", json=tool_call("safe_tool"), headers=headers)).status_code
 
         statuses: list[int] = []
         for round_ in range(40):
@@ -316,7 +309,7 @@ async def open_streams(
     http: httpx2.AsyncClient, path: str, headers: dict[str, str], count: int, method: str = "GET"
 ) -> tuple[list[httpx2.Response], contextlib.AsyncExitStack]:
     stack = contextlib.AsyncExitStack()
-    body = json.dumps(call("safe_tool")).encode() if method == "POST" else None
+    body = json.dumps(tool_call("safe_tool")).encode() if method == "POST" else None
     opened = [
         await stack.enter_async_context(http.stream(method, path, headers=headers, content=body))
         for _ in range(count)
@@ -373,7 +366,7 @@ async def test_in_flight_requests_are_limited_per_caller_with_a_json_rpc_429(
     async with httpx2.AsyncClient(base_url=stack.gateway_url, timeout=10) as http:
         _, requests = await open_streams(http, "/hostile/mcp", mallory, 4, method="POST")
         async with requests:
-            refused = await http.post("/hostile/mcp", json=call("safe_tool", id=99), headers=mallory)
+            refused = await http.post("/hostile/mcp", json=tool_call("safe_tool", id=99), headers=mallory)
             assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
             assert (
                 refused.json()["id"] == 99 and refused.json()["error"]["data"]["error"] == "too_many_requests"
@@ -391,5 +384,5 @@ async def test_a_server_limit_holds_across_callers(
         second, bobs = await open_streams(http, "/hostile-narrow/mcp", bob, 1, method="POST")
         async with alices, bobs:
             assert [r.status_code for r in first + second] == [200, 200]
-            refused = await http.post("/hostile-narrow/mcp", json=call("safe_tool"), headers=bob)
+            refused = await http.post("/hostile-narrow/mcp", json=tool_call("safe_tool"), headers=bob)
             assert refused.status_code == 429 and "hostile-narrow" in refused.json()["error"]["message"]

@@ -50,11 +50,6 @@ TOOL_HEADERS = {
 }
 
 
-@pytest.fixture
-def stack(local_stack: Stack) -> Stack:
-    return local_stack
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert Path(CHROMIUM).exists(), "Debian's chromium is required (./scripts/test installs it)"
@@ -64,24 +59,24 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-def test_log_in_use_a_tool_log_out_be_refused(stack: Stack, browser: Browser) -> None:
+def test_log_in_use_a_tool_log_out_be_refused(local_stack: Stack, browser: Browser) -> None:
     context = browser.new_context()
     page: Page = context.new_page()
 
-    page.goto(f"{stack.gateway_url}/")
+    page.goto(f"{local_stack.gateway_url}/")
     page.click("#login")
-    page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+    page.wait_for_url(f"{local_stack.idp_url}/oauth2/authorize?**")
     assert "Sign in" in page.title()
     page.fill("#username", "alice")
     page.fill("#password", "alice-password")
     page.click("button[type=submit]")
-    page.wait_for_url(f"{stack.gateway_url}/")
+    page.wait_for_url(f"{local_stack.gateway_url}/")
 
     assert page.inner_text("#user") == "alice"
     assert page.inner_text("#groups") == "mcp-registry-user"
     servers = page.locator("tr.server")
     assert servers.count() == 2
-    assert f"{stack.gateway_url}/currenttime/mcp" in page.inner_text("table")
+    assert f"{local_stack.gateway_url}/currenttime/mcp" in page.inner_text("table")
     assert "current_time_by_timezone" in page.inner_text("table")
     assert "place_trade" not in page.content()
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -91,24 +86,24 @@ def test_log_in_use_a_tool_log_out_be_refused(stack: Stack, browser: Browser) ->
     assert session["httpOnly"] and session["sameSite"] == "Lax" and session["path"] == "/"
 
     answer = context.request.post(
-        f"{stack.gateway_url}/currenttime/mcp", data=json.dumps(TOOL_CALL), headers=TOOL_HEADERS
+        f"{local_stack.gateway_url}/currenttime/mcp", data=json.dumps(TOOL_CALL), headers=TOOL_HEADERS
     )
     assert answer.status == 200, answer.text()
     assert "+09:00" in answer.text()
 
     page.click("#logout")
-    page.wait_for_url(f"{stack.gateway_url}/")
+    page.wait_for_url(f"{local_stack.gateway_url}/")
     assert page.locator("#login").is_visible()
     assert not any(cookie["name"] == "mcp_gateway_session" for cookie in context.cookies())
 
     refused = context.request.post(
-        f"{stack.gateway_url}/currenttime/mcp", data=json.dumps(TOOL_CALL), headers=TOOL_HEADERS
+        f"{local_stack.gateway_url}/currenttime/mcp", data=json.dumps(TOOL_CALL), headers=TOOL_HEADERS
     )
     assert refused.status == 401
     assert "resource_metadata=" in refused.headers["www-authenticate"]
 
-    page.goto(f"{stack.gateway_url}/fininfo/mcp")
-    page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+    page.goto(f"{local_stack.gateway_url}/fininfo/mcp")
+    page.wait_for_url(f"{local_stack.idp_url}/oauth2/authorize?**")
     assert page.locator("#password").is_visible(), "logged out at the IdP too: the form is shown again"
     context.close()
 
@@ -139,21 +134,21 @@ class AttackSite:
         self._server.shutdown()
 
 
-def log_in_as(page: Page, stack: Stack, username: str, password: str) -> None:
-    page.goto(f"{stack.gateway_url}/")
+def log_in_as(page: Page, local_stack: Stack, username: str, password: str) -> None:
+    page.goto(f"{local_stack.gateway_url}/")
     page.click("#login")
-    page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+    page.wait_for_url(f"{local_stack.idp_url}/oauth2/authorize?**")
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{stack.gateway_url}/")
+    page.wait_for_url(f"{local_stack.gateway_url}/")
 
 
-def test_a_page_of_another_origin_cannot_use_the_session_cookie(stack: Stack, browser: Browser) -> None:
+def test_a_page_of_another_origin_cannot_use_the_session_cookie(local_stack: Stack, browser: Browser) -> None:
     """The same site, another port: the browser attaches the Lax cookie, so Origin must be checked."""
     body = json.dumps({**TOOL_CALL, "params": {**TOOL_CALL["params"], "arguments": {"timezone": "UTC"}}})  # type: ignore[dict-item]
     script = (
-        f"fetch({json.dumps(stack.gateway_url + '/currenttime/mcp')}, {{method: 'POST', credentials: 'include',"
+        f"fetch({json.dumps(local_stack.gateway_url + '/currenttime/mcp')}, {{method: 'POST', credentials: 'include',"
         f" mode: 'no-cors', headers: {{'Content-Type': 'text/plain'}}, body: {json.dumps(body)}}})"
         ".then(() => document.title = 'sent', () => document.title = 'failed')"
     )
@@ -161,32 +156,34 @@ def test_a_page_of_another_origin_cannot_use_the_session_cookie(stack: Stack, br
     context = browser.new_context()
     try:
         page = context.new_page()
-        log_in_as(page, stack, "alice", "alice-password")
-        auth_log = stack.services["auth_server"].log_path
+        log_in_as(page, local_stack, "alice", "alice-password")
+        auth_log = local_stack.services["auth_server"].log_path
 
         def refused_for_origin() -> int:
             return auth_log.read_text().count(f'"reason": "requests from origin {site.url!r}')
 
         refused_before = refused_for_origin()
-        executed_before = stack.services["currenttime"].log_path.read_text().count("POST /mcp")
+        executed_before = local_stack.services["currenttime"].log_path.read_text().count("POST /mcp")
         page.goto(f"{site.url}/attack")
         page.wait_for_function("document.title === 'sent' || document.title === 'failed'")
         page.wait_for_timeout(500)
         assert refused_for_origin() == refused_before + 1, "the request was refused for its origin"
-        assert stack.services["currenttime"].log_path.read_text().count("POST /mcp") == executed_before
+        assert local_stack.services["currenttime"].log_path.read_text().count("POST /mcp") == executed_before
     finally:
         context.close()
         site.close()
 
 
-def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(stack: Stack, browser: Browser) -> None:
+def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(
+    local_stack: Stack, browser: Browser
+) -> None:
     """Login CSRF: another site auto-posts alice's credentials to the IdP's form in the victim's browser."""
     context = browser.new_context()
     attacker = browser.new_context()
     try:
         form_page = attacker.new_page()
-        form_page.goto(f"{stack.gateway_url}/oauth2/login/cognito?next=/")
-        form_page.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+        form_page.goto(f"{local_stack.gateway_url}/oauth2/login/cognito?next=/")
+        form_page.wait_for_url(f"{local_stack.idp_url}/oauth2/authorize?**")
         hidden = form_page.eval_on_selector_all(
             "input[type=hidden]", "inputs => inputs.map(i => [i.name, i.value])"
         )
@@ -196,7 +193,7 @@ def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(stack: Stac
         )
         site = AttackSite(
             {
-                "/csrf": f'<html><body><form id="f" method="post" action="{stack.idp_url}/login">{fields}</form>'
+                "/csrf": f'<html><body><form id="f" method="post" action="{local_stack.idp_url}/login">{fields}</form>'
                 "<script>document.getElementById('f').submit()</script></body></html>"
             }
         )
@@ -205,12 +202,12 @@ def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(stack: Stac
             answer = victim.goto(f"{site.url}/csrf")
             victim.wait_for_load_state()
             final = victim.url
-            assert final.startswith(stack.idp_url), final
+            assert final.startswith(local_stack.idp_url), final
             assert "not sent from this sign-in page" in victim.content()
-            victim.goto(f"{stack.gateway_url}/")
+            victim.goto(f"{local_stack.gateway_url}/")
             assert victim.locator("#login").is_visible(), "the victim is not signed in as alice"
             victim.click("#login")
-            victim.wait_for_url(f"{stack.idp_url}/oauth2/authorize?**")
+            victim.wait_for_url(f"{local_stack.idp_url}/oauth2/authorize?**")
             assert victim.locator("#password").is_visible(), "no IdP session was planted"
             assert answer is not None
         finally:

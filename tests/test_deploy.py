@@ -14,7 +14,6 @@ import tomllib
 from typing import Any
 
 import httpx2
-import pytest
 import yaml
 from dotenv import dotenv_values
 
@@ -125,17 +124,12 @@ def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
     assert shlex.split(cmd.strip("[]").replace(",", " ").replace('"', "")) == SERVICES["gateway"]["command"]
 
 
-@pytest.fixture
-def stack(local_stack: Stack) -> Stack:
-    return local_stack
-
-
-def test_health_check_paths_answer_on_the_real_services(stack: Stack) -> None:
+def test_health_check_paths_answer_on_the_real_services(local_stack: Stack) -> None:
     local_ports = {
-        "idp": stack.ports.idp,
-        "auth-server": stack.ports.auth,
-        "gateway": stack.ports.gateway,
-        **stack.ports.upstreams,
+        "idp": local_stack.ports.idp,
+        "auth-server": local_stack.ports.auth,
+        "gateway": local_stack.ports.gateway,
+        **local_stack.ports.upstreams,
     }
     for name, service in SERVICES.items():
         path = re.search(r"'http://127\.0\.0\.1:\d+(/[^']*)'", service["healthcheck"]["test"][3])

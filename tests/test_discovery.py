@@ -23,48 +23,47 @@ from devstack.stack import Stack
 CALLBACK = "http://127.0.0.1:8765/callback"
 
 
-@pytest.fixture
-def stack(local_stack: Stack) -> Stack:
-    return local_stack
+@pytest.mark.parametrize("path", ["/currenttime/mcp", "/fininfo/mcp", "/currenttime/sse"])
+def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(
+    local_stack: Stack, path: str
+) -> None:
+    challenge = httpx2.post(f"{local_stack.gateway_url}{path}", json={}).headers["www-authenticate"]
+    metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
+    assert (
+        metadata_url is not None
+        and metadata_url.group(1) == f"{local_stack.gateway_url}/.well-known/oauth-protected-resource{path}"
+    )
+    assert "scope=" not in challenge
+    metadata = httpx2.get(metadata_url.group(1)).json()
+    assert metadata["resource"] == f"{local_stack.gateway_url}{path}"
+    assert metadata["authorization_servers"] == [local_stack.gateway_url]
+    assert metadata["bearer_methods_supported"] == ["header"]
+    assert metadata["scopes_supported"] == ["mcp-servers-restricted/read"]
 
 
-def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(stack: Stack) -> None:
-    for path in ("/currenttime/mcp", "/fininfo/mcp", "/currenttime/sse"):
-        challenge = httpx2.post(f"{stack.gateway_url}{path}", json={}).headers["www-authenticate"]
-        metadata_url = re.search(r'resource_metadata="([^"]+)"', challenge)
-        assert (
-            metadata_url is not None
-            and metadata_url.group(1) == f"{stack.gateway_url}/.well-known/oauth-protected-resource{path}"
-        )
-        assert "scope=" not in challenge
-        metadata = httpx2.get(metadata_url.group(1)).json()
-        assert metadata["resource"] == f"{stack.gateway_url}{path}"
-        assert metadata["authorization_servers"] == [stack.gateway_url]
-        assert metadata["bearer_methods_supported"] == ["header"]
-        assert metadata["scopes_supported"] == ["mcp-servers-restricted/read"]
-
-
-def test_root_and_unknown_resource_metadata(stack: Stack) -> None:
-    root = httpx2.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource").json()
-    assert root["resource"] == stack.gateway_url
+def test_root_and_unknown_resource_metadata(local_stack: Stack) -> None:
+    root = httpx2.get(f"{local_stack.gateway_url}/.well-known/oauth-protected-resource").json()
+    assert root["resource"] == local_stack.gateway_url
     assert "mcp-servers-unrestricted/execute" in root["scopes_supported"]
-    missing = httpx2.get(f"{stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp")
+    missing = httpx2.get(f"{local_stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp")
     assert missing.status_code == 404
     spoofed = httpx2.get(
-        f"{stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp",
+        f"{local_stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp",
         headers={"X-Gateway-Servers": "nosuch"},
     )
     assert spoofed.status_code == 404, "the gateway's own route list wins over a caller's header"
 
 
 @pytest.mark.parametrize("document", ["oauth-authorization-server", "openid-configuration"])
-def test_authorization_server_metadata_republishes_the_idp_with_pkce(stack: Stack, document: str) -> None:
-    metadata = httpx2.get(f"{stack.gateway_url}/.well-known/{document}").json()
-    assert metadata["issuer"] == stack.gateway_url
+def test_authorization_server_metadata_republishes_the_idp_with_pkce(
+    local_stack: Stack, document: str
+) -> None:
+    metadata = httpx2.get(f"{local_stack.gateway_url}/.well-known/{document}").json()
+    assert metadata["issuer"] == local_stack.gateway_url
     assert metadata["code_challenge_methods_supported"] == ["S256"]
-    assert metadata["authorization_endpoint"] == f"{stack.idp_url}/oauth2/authorize"
-    assert metadata["token_endpoint"] == f"{stack.idp_url}/oauth2/token"
-    assert metadata["jwks_uri"] == f"{stack.idp_url}/us-east-1_localdev/.well-known/jwks.json"
+    assert metadata["authorization_endpoint"] == f"{local_stack.idp_url}/oauth2/authorize"
+    assert metadata["token_endpoint"] == f"{local_stack.idp_url}/oauth2/token"
+    assert metadata["jwks_uri"] == f"{local_stack.idp_url}/us-east-1_localdev/.well-known/jwks.json"
     assert {"openid", "email", "profile", "mcp-servers-restricted/read"} <= set(metadata["scopes_supported"])
     assert httpx2.get(metadata["jwks_uri"]).status_code == 200
 
@@ -115,9 +114,9 @@ class FormFillingUser:
         return self.result
 
 
-async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(stack: Stack) -> None:
+async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(local_stack: Stack) -> None:
     user = FormFillingUser("alice", "alice-password")
-    server_url = f"{stack.gateway_url}/currenttime/mcp"
+    server_url = f"{local_stack.gateway_url}/currenttime/mcp"
     provider = OAuthClientProvider(
         server_url=server_url,
         client_metadata=OAuthClientMetadata(
@@ -143,18 +142,18 @@ async def test_sdk_oauth_client_runs_code_flow_from_the_gateway_url(stack: Stack
         assert result.content[0].text.endswith("+00:00")  # type: ignore[union-attr]
     assert len(user.authorization_urls) == 1
     query = parse_qs(urlsplit(user.authorization_urls[0]).query)
-    assert user.authorization_urls[0].startswith(f"{stack.idp_url}/oauth2/authorize?")
+    assert user.authorization_urls[0].startswith(f"{local_stack.idp_url}/oauth2/authorize?")
     assert query["code_challenge_method"] == ["S256"] and query["scope"] == ["mcp-servers-restricted/read"]
 
 
-async def test_sdk_client_credentials_client_from_the_gateway_url(stack: Stack) -> None:
-    server_url = f"{stack.gateway_url}/fininfo/mcp"
+async def test_sdk_client_credentials_client_from_the_gateway_url(local_stack: Stack) -> None:
+    server_url = f"{local_stack.gateway_url}/fininfo/mcp"
     provider = ClientCredentialsOAuthProvider(
         server_url=server_url,
         storage=MemoryStorage(),
         client_id="mcp-gateway-agent",
         client_secret="agent-dev-secret",
-        issuer=stack.gateway_url,
+        issuer=local_stack.gateway_url,
     )
     async with (
         httpx2.AsyncClient(auth=provider, timeout=30) as http,

@@ -17,10 +17,12 @@ import pytest
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from auth_server.session import SessionCodec
 from devstack.stack import Stack
 from tests.issuer import Issuer
+from tests.jsonrpc import notification, request
 from tests.servers import ServiceProcess, free_port, start_up_error
 from tests.stack import SECRET, start_issuer_stack
 
@@ -49,15 +51,6 @@ async def connect(
         transport = streamable_http_client(f"{stack.gateway_url}/{server}/mcp", http_client=http)
         async with Client(transport, mode=mode) as client:  # type: ignore[arg-type]
             yield client
-
-
-def rpc(method: str, id: int | None = 1, **params: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
-    if id is not None:
-        message["id"] = id
-    if params:
-        message["params"] = params
-    return message
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -107,7 +100,7 @@ async def test_forbidden_tool_call_is_403_and_never_forwarded(stack: Stack, issu
     async with httpx2.AsyncClient(base_url=stack.gateway_url) as http:
         response = await http.post(
             "/fininfo/mcp",
-            json=rpc("tools/call", name="place_trade", arguments={"ticker": "X", "quantity": 1}),
+            json=request("tools/call", name="place_trade", arguments={"ticker": "X", "quantity": 1}),
             headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
         )
     assert response.status_code == 403
@@ -115,13 +108,13 @@ async def test_forbidden_tool_call_is_403_and_never_forwarded(stack: Stack, issu
     assert response.json()["tool"] == "place_trade"
     assert stack.services["fininfo"].log_text().count("POST /mcp") == before
     async with connect(stack, "fininfo", token) as client:
-        with pytest.raises(Exception):  # noqa: B017 - the SDK surfaces the 403 as a transport error
+        with pytest.raises(MCPError):
             await client.call_tool("place_trade", {"ticker": "X", "quantity": 1})
 
 
 async def test_unauthenticated_api_and_browser_callers(stack: Stack) -> None:
     async with httpx2.AsyncClient(base_url=stack.gateway_url) as http:
-        api = await http.post("/currenttime/mcp", json=rpc("tools/list"), headers={"Accept": ACCEPT})
+        api = await http.post("/currenttime/mcp", json=request("tools/list"), headers={"Accept": ACCEPT})
         assert api.status_code == 401
         assert "resource_metadata=" in api.headers["www-authenticate"]
         assert api.json()["error"] == "invalid_token"
@@ -175,7 +168,7 @@ async def test_sse_events_arrive_as_they_are_sent(stack: Stack, issuer: Issuer) 
     async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=30) as http:
         init = await http.post(
             "/currenttime/mcp",
-            json=rpc(
+            json=request(
                 "initialize",
                 protocolVersion="2025-06-18",
                 capabilities={},
@@ -184,8 +177,8 @@ async def test_sse_events_arrive_as_they_are_sent(stack: Stack, issuer: Issuer) 
         )
         assert init.status_code == 200
         session = {"Mcp-Session-Id": init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
-        await http.post("/currenttime/mcp", json=rpc("notifications/initialized", id=None), headers=session)
-        call = rpc(
+        await http.post("/currenttime/mcp", json=notification("notifications/initialized"), headers=session)
+        call = request(
             "tools/call",
             id=2,
             name="count_slowly",
@@ -206,7 +199,7 @@ async def test_sse_events_arrive_as_they_are_sent(stack: Stack, issuer: Issuer) 
 async def test_mcp_method_header_must_match_the_body(stack: Stack, issuer: Issuer) -> None:
     headers = {"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT}
     async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers) as http:
-        body = rpc("tools/call", name="whoami", arguments={})
+        body = request("tools/call", name="whoami", arguments={})
         wrong_method = await http.post("/currenttime/mcp", json=body, headers={"Mcp-Method": "tools/list"})
         assert wrong_method.status_code == 400
         assert wrong_method.json()["id"] == 1
@@ -220,7 +213,7 @@ async def test_mcp_method_header_must_match_the_body(stack: Stack, issuer: Issue
 
 async def test_oversized_body_is_413(stack: Stack, issuer: Issuer) -> None:
     headers = {"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT}
-    body = rpc("tools/call", name="current_time_by_timezone", arguments={"pad": "x" * 70_000})
+    body = request("tools/call", name="current_time_by_timezone", arguments={"pad": "x" * 70_000})
     async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers) as http:
         response = await http.post("/currenttime/mcp", json=body)
     assert response.status_code == 413
@@ -229,13 +222,13 @@ async def test_oversized_body_is_413(stack: Stack, issuer: Issuer) -> None:
 
 def raw_request(url: str, target: str, token: str) -> int:
     host, port = url.removeprefix("http://").split(":")
-    body = json.dumps(rpc("tools/list")).encode()
-    request = (
+    body = json.dumps(request("tools/list")).encode()
+    raw = (
         f"POST {target} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Type: application/json\r\nAccept: {ACCEPT}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     ).encode() + body
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(request)
+        sock.sendall(raw)
         status_line = sock.makefile("rb").readline()
     return int(status_line.split()[1])
 
@@ -263,7 +256,7 @@ def test_path_tricks_never_reach_another_server(stack: Stack, issuer: Issuer, ta
 def test_unknown_server_is_404(stack: Stack, issuer: Issuer) -> None:
     response = httpx2.post(
         f"{stack.gateway_url}/nosuch/mcp",
-        json=rpc("tools/list"),
+        json=request("tools/list"),
         headers={"Authorization": f"Bearer {issuer.user_access_token()}"},
     )
     assert response.status_code == 404
@@ -303,7 +296,7 @@ async def wait_for_route(stack: Stack, server: str, token: str) -> httpx2.Respon
         while True:
             response = await http.post(
                 f"/{server}/mcp",
-                json=rpc("tools/list"),
+                json=request("tools/list"),
                 headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT},
             )
             if response.status_code != 404 or time.monotonic() > deadline:
@@ -360,7 +353,7 @@ async def test_auth_server_down_or_slow_is_503_and_nothing_is_forwarded(
             started = time.monotonic()
             response = await http.post(
                 "/currenttime/mcp",
-                json=rpc("tools/call", name="current_time_by_timezone", arguments={}),
+                json=request("tools/call", name="current_time_by_timezone", arguments={}),
                 headers={"Authorization": f"Bearer {issuer.user_access_token()}", "Accept": ACCEPT},
             )
             assert response.status_code == 503
@@ -402,13 +395,15 @@ async def test_repeated_decisions_come_from_the_cache(stack: Stack, issuer: Issu
 
     async with httpx2.AsyncClient(base_url=stack.gateway_url, headers=headers, timeout=30) as http:
         for request_id in range(1, 6):
-            body = rpc("tools/call", id=request_id, name="current_time_by_timezone", arguments={}, _meta=meta)
+            body = request(
+                "tools/call", id=request_id, name="current_time_by_timezone", arguments={}, _meta=meta
+            )
             response = await http.post(
                 "/currenttime/mcp", json=body, headers={"Authorization": f"Bearer {token}"}
             )
             assert response.status_code == 200, response.text
             assert response.json()["id"] == request_id
-        body = rpc("tools/call", id=9, name="current_time_by_timezone", arguments={}, _meta=meta)
+        body = request("tools/call", id=9, name="current_time_by_timezone", arguments={}, _meta=meta)
         refused = await http.post("/currenttime/mcp", json=body, headers={"Authorization": f"Bearer {other}"})
         assert refused.status_code == 403, "a cached allow never answers for other credentials"
     await asyncio.sleep(0.3)

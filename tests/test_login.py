@@ -1,4 +1,4 @@
-"""Browser login over HTTP against the real stack (local IdP, auth server, gateway): the protocol, not the browser."""
+"""Browser login over HTTP against the real local_stack (local IdP, auth server, gateway): the protocol, not the browser."""
 
 from __future__ import annotations
 
@@ -19,19 +19,14 @@ ACCEPT = "application/json, text/event-stream"
 
 
 @pytest.fixture
-def stack(local_stack: Stack) -> Stack:
-    return local_stack
-
-
-@pytest.fixture
-def browser(stack: Stack) -> Iterator[httpx2.Client]:
+def browser(local_stack: Stack) -> Iterator[httpx2.Client]:
     """An HTTP client that keeps cookies like a browser, following nothing on its own."""
     with httpx2.Client(follow_redirects=False, timeout=15) as client:
         yield client
 
 
-def start_login(browser: httpx2.Client, stack: Stack, next_path: str = "/") -> httpx2.Response:
-    response = browser.get(f"{stack.gateway_url}/oauth2/login/cognito", params={"next": next_path})
+def start_login(browser: httpx2.Client, local_stack: Stack, next_path: str = "/") -> httpx2.Response:
+    response = browser.get(f"{local_stack.gateway_url}/oauth2/login/cognito", params={"next": next_path})
     assert response.status_code == 302, response.text
     return response
 
@@ -53,26 +48,26 @@ def sign_in(browser: httpx2.Client, authorize_url: str, username: str, password:
 
 
 def log_in(
-    browser: httpx2.Client, stack: Stack, username: str, password: str, next_path: str = "/"
+    browser: httpx2.Client, local_stack: Stack, username: str, password: str, next_path: str = "/"
 ) -> httpx2.Response:
     callback = sign_in(
-        browser, start_login(browser, stack, next_path).headers["location"], username, password
+        browser, start_login(browser, local_stack, next_path).headers["location"], username, password
     )
     return browser.get(callback)
 
 
-def test_login_uses_pkce_state_and_nonce(browser: httpx2.Client, stack: Stack) -> None:
-    location = start_login(browser, stack).headers["location"]
-    assert location.startswith(f"{stack.idp_url}/oauth2/authorize?")
+def test_login_uses_pkce_state_and_nonce(browser: httpx2.Client, local_stack: Stack) -> None:
+    location = start_login(browser, local_stack).headers["location"]
+    assert location.startswith(f"{local_stack.idp_url}/oauth2/authorize?")
     query = parse_qs(urlsplit(location).query)
     assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
     assert query["state"][0] and query["nonce"][0]
-    assert query["redirect_uri"] == [f"{stack.gateway_url}/oauth2/callback/cognito"]
+    assert query["redirect_uri"] == [f"{local_stack.gateway_url}/oauth2/callback/cognito"]
     assert query["scope"] == ["openid email profile"]
 
 
-def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack: Stack) -> None:
-    landed = log_in(browser, stack, "alice", "alice-password", next_path="/?tab=servers")
+def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, local_stack: Stack) -> None:
+    landed = log_in(browser, local_stack, "alice", "alice-password", next_path="/?tab=servers")
     assert landed.status_code == 303 and landed.headers["location"] == "/?tab=servers"
     session_cookie = next(
         value for value in landed.headers.get_list("set-cookie") if value.startswith("mcp_gateway_session=")
@@ -83,10 +78,12 @@ def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack:
         "Max-Age=28800" in session_cookie and "SameSite=lax" in session_cookie and "Path=/" in session_cookie
     )
 
-    home = browser.get(f"{stack.gateway_url}/")
+    home = browser.get(f"{local_stack.gateway_url}/")
     assert home.status_code == 200
     assert '<strong id="user">alice</strong>' in home.text and "mcp-registry-user" in home.text
-    assert f"{stack.gateway_url}/currenttime/mcp" in home.text and "current_time_by_timezone" in home.text
+    assert (
+        f"{local_stack.gateway_url}/currenttime/mcp" in home.text and "current_time_by_timezone" in home.text
+    )
     assert "place_trade" not in home.text
 
     call = {
@@ -106,43 +103,43 @@ def test_full_login_home_page_mcp_call_and_logout(browser: httpx2.Client, stack:
         "Mcp-Method": "tools/call",
         "Mcp-Name": "get_stock_aggregates",
     }
-    answer = browser.post(f"{stack.gateway_url}/fininfo/mcp", json=call, headers=headers)
+    answer = browser.post(f"{local_stack.gateway_url}/fininfo/mcp", json=call, headers=headers)
     assert answer.status_code == 200, answer.text
     assert "ACME" in answer.text
 
-    out = log_out(browser, stack)
+    out = log_out(browser, local_stack)
     assert out.status_code == 303
-    assert out.headers["location"] == f"{stack.idp_url}/logout?" + urlencode(
-        {"client_id": "mcp-gateway-web", "logout_uri": f"{stack.gateway_url}/"}
+    assert out.headers["location"] == f"{local_stack.idp_url}/logout?" + urlencode(
+        {"client_id": "mcp-gateway-web", "logout_uri": f"{local_stack.gateway_url}/"}
     )
     assert any(
         value.startswith('mcp_gateway_session=""') or "Max-Age=0" in value
         for value in out.headers.get_list("set-cookie")
     )
     back = browser.get(out.headers["location"])
-    assert back.status_code == 302 and back.headers["location"] == f"{stack.gateway_url}/"
+    assert back.status_code == 302 and back.headers["location"] == f"{local_stack.gateway_url}/"
     assert "mcp_gateway_session" not in browser.cookies
-    refused = browser.post(f"{stack.gateway_url}/fininfo/mcp", json=call, headers=headers)
+    refused = browser.post(f"{local_stack.gateway_url}/fininfo/mcp", json=call, headers=headers)
     assert refused.status_code == 401
-    assert 'id="login"' in browser.get(f"{stack.gateway_url}/").text
-    assert browser.get(start_login(browser, stack).headers["location"]).status_code == 200, (
+    assert 'id="login"' in browser.get(f"{local_stack.gateway_url}/").text
+    assert browser.get(start_login(browser, local_stack).headers["location"]).status_code == 200, (
         "the IdP asks again"
     )
 
 
-def test_browser_without_session_is_sent_to_login(browser: httpx2.Client, stack: Stack) -> None:
-    response = browser.get(f"{stack.gateway_url}/currenttime/mcp", headers={"Accept": "text/html"})
+def test_browser_without_session_is_sent_to_login(browser: httpx2.Client, local_stack: Stack) -> None:
+    response = browser.get(f"{local_stack.gateway_url}/currenttime/mcp", headers={"Accept": "text/html"})
     assert response.status_code == 302
     assert response.headers["location"] == "/oauth2/login/cognito?next=%2Fcurrenttime%2Fmcp"
 
 
-def log_out(browser: httpx2.Client, stack: Stack) -> httpx2.Response:
+def log_out(browser: httpx2.Client, local_stack: Stack) -> httpx2.Response:
     """What the Log out button does: the confirmation page's form, posted with its CSRF token."""
-    page = browser.get(f"{stack.gateway_url}/oauth2/logout/cognito")
+    page = browser.get(f"{local_stack.gateway_url}/oauth2/logout/cognito")
     assert page.status_code == 200 and 'id="logout"' in page.text
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert token is not None
-    return browser.post(f"{stack.gateway_url}/oauth2/logout/cognito", data={"csrf": token.group(1)})
+    return browser.post(f"{local_stack.gateway_url}/oauth2/logout/cognito", data={"csrf": token.group(1)})
 
 
 def session_cleared(response: httpx2.Response) -> bool:
@@ -154,15 +151,15 @@ def session_cleared(response: httpx2.Response) -> bool:
 
 
 def test_starting_a_login_keeps_the_session_until_a_new_one_replaces_it(
-    browser: httpx2.Client, stack: Stack
+    browser: httpx2.Client, local_stack: Stack
 ) -> None:
     """A link to the login page on another site must not sign anyone out."""
-    log_in(browser, stack, "admin", "admin-password")
+    log_in(browser, local_stack, "admin", "admin-password")
     before = browser.cookies["mcp_gateway_session"]
-    restart = start_login(browser, stack)
+    restart = start_login(browser, local_stack)
     assert not session_cleared(restart)
     assert browser.cookies["mcp_gateway_session"] == before
-    landed = log_in(browser, stack, "admin", "admin-password")
+    landed = log_in(browser, local_stack, "admin", "admin-password")
     assert any(
         value.startswith("mcp_gateway_session=") and "Max-Age=0" not in value
         for value in landed.headers.get_list("set-cookie")
@@ -172,9 +169,9 @@ def test_starting_a_login_keeps_the_session_until_a_new_one_replaces_it(
 @pytest.mark.parametrize(
     "forgery", ["get-link", "no-token", "token-of-another-browser", "foreign-origin", "tampered-token"]
 )
-def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: Stack, forgery: str) -> None:
-    log_in(browser, stack, "alice", "alice-password")
-    url = f"{stack.gateway_url}/oauth2/logout/cognito"
+def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, local_stack: Stack, forgery: str) -> None:
+    log_in(browser, local_stack, "alice", "alice-password")
+    url = f"{local_stack.gateway_url}/oauth2/logout/cognito"
     page = browser.get(url)
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert token is not None
@@ -187,7 +184,7 @@ def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: Stack, f
             data = {}
         elif forgery == "token-of-another-browser":
             with httpx2.Client() as other:
-                log_in(other, stack, "admin", "admin-password")
+                log_in(other, local_stack, "admin", "admin-password")
                 theirs = re.search(r'name="csrf" value="([^"]+)"', other.get(url).text)
                 assert theirs is not None
                 data = {"csrf": theirs.group(1)}
@@ -198,7 +195,7 @@ def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: Stack, f
         answer = browser.post(url, data=data, headers=headers)
         assert answer.status_code == 403 and "Log out button" in answer.text
     assert not session_cleared(answer)
-    assert '<strong id="user">alice</strong>' in browser.get(f"{stack.gateway_url}/").text
+    assert '<strong id="user">alice</strong>' in browser.get(f"{local_stack.gateway_url}/").text
 
 
 @pytest.mark.parametrize(
@@ -211,13 +208,13 @@ def test_nobody_else_can_sign_a_user_out(browser: httpx2.Client, stack: Stack, f
     ],
 )
 def test_a_failed_or_replayed_callback_leaves_the_session_alone(
-    browser: httpx2.Client, stack: Stack, params: dict[str, str]
+    browser: httpx2.Client, local_stack: Stack, params: dict[str, str]
 ) -> None:
-    log_in(browser, stack, "alice", "alice-password")
-    failed = browser.get(f"{stack.gateway_url}/oauth2/callback/cognito", params=params)
+    log_in(browser, local_stack, "alice", "alice-password")
+    failed = browser.get(f"{local_stack.gateway_url}/oauth2/callback/cognito", params=params)
     assert failed.status_code == 400
     assert not session_cleared(failed)
-    assert '<strong id="user">alice</strong>' in browser.get(f"{stack.gateway_url}/").text
+    assert '<strong id="user">alice</strong>' in browser.get(f"{local_stack.gateway_url}/").text
 
 
 @pytest.mark.parametrize(
@@ -248,16 +245,18 @@ def test_local_next_is_kept(target: str) -> None:
     assert safe_next(target) == target
 
 
-def test_open_redirect_is_refused_end_to_end(browser: httpx2.Client, stack: Stack) -> None:
-    landed = log_in(browser, stack, "alice", "alice-password", next_path="//evil.com/steal")
+def test_open_redirect_is_refused_end_to_end(browser: httpx2.Client, local_stack: Stack) -> None:
+    landed = log_in(browser, local_stack, "alice", "alice-password", next_path="//evil.com/steal")
     assert landed.status_code == 303 and landed.headers["location"] == "/"
 
 
-def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack: Stack) -> None:
-    callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
+def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, local_stack: Stack) -> None:
+    callback = sign_in(
+        browser, start_login(browser, local_stack).headers["location"], "alice", "alice-password"
+    )
     code = parse_qs(urlsplit(callback).query)["code"][0]
     forged = browser.get(
-        f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": "forged"}
+        f"{local_stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": "forged"}
     )
     assert forged.status_code == 400 and "mismatching_state" in forged.text
     assert "does not belong to a login started in this browser" in forged.text
@@ -265,10 +264,12 @@ def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack
         v.startswith("mcp_gateway_session=") and "Max-Age=0" not in v
         for v in forged.headers.get_list("set-cookie")
     )
-    missing = browser.get(f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code})
+    missing = browser.get(f"{local_stack.gateway_url}/oauth2/callback/cognito", params={"code": code})
     assert missing.status_code == 400 and "mismatching_state" in missing.text
 
-    callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
+    callback = sign_in(
+        browser, start_login(browser, local_stack).headers["location"], "alice", "alice-password"
+    )
     assert browser.get(callback).status_code == 303
     replay = browser.get(callback)
     assert replay.status_code == 400 and "mismatching_state" in replay.text
@@ -278,11 +279,12 @@ def test_state_failures_give_a_page_and_no_session(browser: httpx2.Client, stack
     assert other.status_code == 400 and "mismatching_state" in other.text
 
 
-def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, stack: Stack) -> None:
-    location = start_login(browser, stack).headers["location"]
+def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, local_stack: Stack) -> None:
+    location = start_login(browser, local_stack).headers["location"]
     state = parse_qs(urlsplit(location).query)["state"][0]
     denied = browser.get(
-        f"{stack.gateway_url}/oauth2/callback/cognito", params={"error": "invalid_scope", "state": state}
+        f"{local_stack.gateway_url}/oauth2/callback/cognito",
+        params={"error": "invalid_scope", "state": state},
     )
     assert (
         denied.status_code == 400
@@ -290,10 +292,12 @@ def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, s
         and "OpenID Connect scopes" in denied.text
     )
 
-    callback = sign_in(browser, start_login(browser, stack).headers["location"], "alice", "alice-password")
+    callback = sign_in(
+        browser, start_login(browser, local_stack).headers["location"], "alice", "alice-password"
+    )
     query = parse_qs(urlsplit(callback).query)
     tampered = browser.get(
-        f"{stack.gateway_url}/oauth2/callback/cognito",
+        f"{local_stack.gateway_url}/oauth2/callback/cognito",
         params={"code": "not-a-code", "state": query["state"][0]},
     )
     assert (
@@ -304,26 +308,26 @@ def test_idp_errors_and_failed_exchanges_are_explained(browser: httpx2.Client, s
     assert "mcp_gateway_session" not in browser.cookies
 
 
-def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, stack: Stack) -> None:
-    location = start_login(browser, stack).headers["location"]
+def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, local_stack: Stack) -> None:
+    location = start_login(browser, local_stack).headers["location"]
     wrong = location.replace("%2Foauth2%2Fcallback%2Fcognito", "%2Fother")
     page = browser.get(wrong)
     assert page.status_code == 400 and "redirect_mismatch" in page.text
 
 
 @contextmanager
-def own_auth_server(stack: Stack, tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
-    """A second auth server on the stack's local IdP, configured apart from the stack's own."""
-    issuer = f"{stack.idp_url}/{stack.idp['pool_id']}"
+def own_auth_server(local_stack: Stack, tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
+    """A second auth server on the local_stack's local IdP, configured apart from the local_stack's own."""
+    issuer = f"{local_stack.idp_url}/{local_stack.idp['pool_id']}"
     service = ServiceProcess(
         "auth_server",
         {
             "COGNITO_ISSUER": issuer,
             "COGNITO_JWKS_URL": f"{issuer}/.well-known/jwks.json",
-            "COGNITO_DOMAIN": stack.idp_url,
+            "COGNITO_DOMAIN": local_stack.idp_url,
             "COGNITO_CLIENT_ID": "mcp-gateway-web",
             "SECRET_KEY": "own-auth-" + "k" * 32,
-            "GATEWAY_EXTERNAL_URL": stack.gateway_url,
+            "GATEWAY_EXTERNAL_URL": local_stack.gateway_url,
             **env,
         },
         tmp_path / "auth.log",
@@ -349,10 +353,10 @@ def callback_on(service: ServiceProcess, client: httpx2.Client) -> tuple[httpx2.
     return done, login_cookie
 
 
-def test_secure_cookie_flags_by_default(stack: Stack, tmp_path: Path) -> None:
+def test_secure_cookie_flags_by_default(local_stack: Stack, tmp_path: Path) -> None:
     """SESSION_COOKIE_SECURE left at its default (true)."""
     with (
-        own_auth_server(stack, tmp_path) as service,
+        own_auth_server(local_stack, tmp_path) as service,
         httpx2.Client(follow_redirects=False, timeout=15) as client,
     ):
         done, login_cookie = callback_on(service, client)
@@ -362,10 +366,12 @@ def test_secure_cookie_flags_by_default(stack: Stack, tmp_path: Path) -> None:
     assert "; secure" in session.lower() and "httponly" in session.lower()
 
 
-def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(stack: Stack, tmp_path: Path) -> None:
+def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(local_stack: Stack, tmp_path: Path) -> None:
     """A 200 with an empty body (here the IdP's revocation endpoint) in place of a token response."""
     with (
-        own_auth_server(stack, tmp_path, COGNITO_TOKEN_URL=f"{stack.idp_url}/oauth2/revoke") as service,
+        own_auth_server(
+            local_stack, tmp_path, COGNITO_TOKEN_URL=f"{local_stack.idp_url}/oauth2/revoke"
+        ) as service,
         httpx2.Client(follow_redirects=False, timeout=15) as client,
     ):
         done, _ = callback_on(service, client)
@@ -376,48 +382,54 @@ def test_a_token_endpoint_answering_nonsense_is_a_page_not_a_500(stack: Stack, t
     )
 
 
-def test_home_page_lists_only_reachable_servers(stack: Stack) -> None:
+def test_home_page_lists_only_reachable_servers(local_stack: Stack) -> None:
     with httpx2.Client(follow_redirects=False, timeout=15) as admin:
-        log_in(admin, stack, "admin", "admin-password")
-        home = admin.get(f"{stack.gateway_url}/").text
-        spoofed = admin.get(f"{stack.gateway_url}/", headers={"X-Gateway-Servers": "secret-server"}).text
-    assert "all tools" in home and f"{stack.gateway_url}/fininfo/mcp" in home
+        log_in(admin, local_stack, "admin", "admin-password")
+        home = admin.get(f"{local_stack.gateway_url}/").text
+        spoofed = admin.get(
+            f"{local_stack.gateway_url}/", headers={"X-Gateway-Servers": "secret-server"}
+        ).text
+    assert "all tools" in home and f"{local_stack.gateway_url}/fininfo/mcp" in home
     assert "secret-server" not in spoofed, (
         "an admin reaches every server, so only the gateway's list may name them"
     )
-    assert f"{stack.gateway_url}/currenttime/mcp" in spoofed
+    assert f"{local_stack.gateway_url}/currenttime/mcp" in spoofed
 
 
-def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(stack: Stack) -> None:
+def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(local_stack: Stack) -> None:
     """Code injection: a victim's callback fed the attacker's code, with and without PKCE on it."""
     with (
         httpx2.Client(follow_redirects=False, timeout=15) as victim,
         httpx2.Client(follow_redirects=False, timeout=15) as attacker,
     ):
-        victim_state = parse_qs(urlsplit(start_login(victim, stack).headers["location"]).query)["state"][0]
+        victim_state = parse_qs(urlsplit(start_login(victim, local_stack).headers["location"]).query)[
+            "state"
+        ][0]
 
         with_pkce = sign_in(
-            attacker, start_login(attacker, stack).headers["location"], "admin", "admin-password"
+            attacker, start_login(attacker, local_stack).headers["location"], "admin", "admin-password"
         )
         code = parse_qs(urlsplit(with_pkce).query)["code"][0]
         pkce = victim.get(
-            f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": victim_state}
+            f"{local_stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": victim_state}
         )
         assert pkce.status_code == 400 and "invalid_grant" in pkce.text, "the victim's verifier does not fit"
 
-        victim_state = parse_qs(urlsplit(start_login(victim, stack).headers["location"]).query)["state"][0]
+        victim_state = parse_qs(urlsplit(start_login(victim, local_stack).headers["location"]).query)[
+            "state"
+        ][0]
         crafted = {
             "response_type": "code",
             "client_id": "mcp-gateway-web",
-            "redirect_uri": f"{stack.gateway_url}/oauth2/callback/cognito",
+            "redirect_uri": f"{local_stack.gateway_url}/oauth2/callback/cognito",
             "scope": "openid email profile",
             "state": "attacker",
             "nonce": "attacker-nonce",
         }
-        without_pkce = attacker.get(f"{stack.idp_url}/oauth2/authorize", params=crafted)
+        without_pkce = attacker.get(f"{local_stack.idp_url}/oauth2/authorize", params=crafted)
         code = parse_qs(urlsplit(without_pkce.headers["location"]).query)["code"][0]
         nonce = victim.get(
-            f"{stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": victim_state}
+            f"{local_stack.gateway_url}/oauth2/callback/cognito", params={"code": code, "state": victim_state}
         )
         assert nonce.status_code == 400, nonce.text
         assert "invalid_id_token" in nonce.text or "nonce" in nonce.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -78,26 +79,37 @@ async def test_id_token_audience_must_be_allowed(issuer: Issuer, http_client: ht
     await rejects(v, issuer.id_token(aud=[WEB_CLIENT]), "token aud is not an accepted app client")
 
 
-async def test_claim_rejections(issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
-    v = verifier(issuer, http_client)
-    now = int(time.time())
-    cases = {
-        "token has expired": issuer.user_access_token(exp=now - 31),
-        "token claims are invalid": issuer.user_access_token(nbf=now + 120),
-        "Invalid claim: 'iss'": issuer.user_access_token(iss=issuer.issuer + "x"),
-        "Missing claim": issuer.user_access_token(exp=...),
-        "NumericDate": issuer.user_access_token(exp="tomorrow"),
-        "token_use 'null' is not accepted": issuer.user_access_token(token_use=...),
-        "token_use 'refresh' is not accepted": issuer.user_access_token(token_use="refresh"),
-        "client_id is not an accepted app client": issuer.user_access_token(client_id=OTHER_CLIENT),
-        "token client_id is not an accepted": issuer.user_access_token(client_id=...),
-        "cognito:groups claim is not a list": issuer.user_access_token(**{"cognito:groups": "admins"}),
-        "scope claim is not a string": issuer.user_access_token(scope=["a"]),
-        "token has no sub": issuer.user_access_token(sub=...),
-        "username claim is not a string": issuer.user_access_token(username=7),
-    }
-    for reason, token in cases.items():
-        await rejects(v, token, reason)
+CLAIM_CASES: list[tuple[str, Callable[[Issuer, int], str]]] = [
+    ("token has expired", lambda issuer, now: issuer.user_access_token(exp=now - 31)),
+    ("token claims are invalid", lambda issuer, now: issuer.user_access_token(nbf=now + 120)),
+    ("Invalid claim: 'iss'", lambda issuer, now: issuer.user_access_token(iss=issuer.issuer + "x")),
+    ("Missing claim", lambda issuer, now: issuer.user_access_token(exp=...)),
+    ("NumericDate", lambda issuer, now: issuer.user_access_token(exp="tomorrow")),
+    ("token_use 'null' is not accepted", lambda issuer, now: issuer.user_access_token(token_use=...)),
+    (
+        "token_use 'refresh' is not accepted",
+        lambda issuer, now: issuer.user_access_token(token_use="refresh"),
+    ),
+    (
+        "client_id is not an accepted app client",
+        lambda issuer, now: issuer.user_access_token(client_id=OTHER_CLIENT),
+    ),
+    ("token client_id is not an accepted", lambda issuer, now: issuer.user_access_token(client_id=...)),
+    (
+        "cognito:groups claim is not a list",
+        lambda issuer, now: issuer.user_access_token(**{"cognito:groups": "admins"}),
+    ),
+    ("scope claim is not a string", lambda issuer, now: issuer.user_access_token(scope=["a"])),
+    ("token has no sub", lambda issuer, now: issuer.user_access_token(sub=...)),
+    ("username claim is not a string", lambda issuer, now: issuer.user_access_token(username=7)),
+]
+
+
+@pytest.mark.parametrize(("reason", "make"), CLAIM_CASES, ids=[reason for reason, _ in CLAIM_CASES])
+async def test_claim_rejections(
+    issuer: Issuer, http_client: httpx2.AsyncClient, reason: str, make: Callable[[Issuer, int], str]
+) -> None:
+    await rejects(verifier(issuer, http_client), make(issuer, int(time.time())), reason)
 
 
 async def test_leeway_accepts_small_clock_skew(issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
@@ -153,35 +165,51 @@ async def test_signature_and_key_rejections(issuer: Issuer, http_client: httpx2.
     )
 
 
-async def test_malformed_tokens(issuer: Issuer, http_client: httpx2.AsyncClient) -> None:
-    v = verifier(issuer, http_client)
-    header = {"alg": "RS256", "kid": issuer.access_key.kid}
-    cases = {
-        "token has 1 parts": "abc",
-        "token has 2 parts": "abc.def",
-        "token has 4 parts": "a.b.c.d",
-        "encrypted tokens (JWE) are not accepted": "a.b.c.d.e",
-        "not a compact JWT": "abc.d$f.ghi",
-        "not a compact JWT ": "ab c.def.ghi",
-        "not a compact JWT  ": "abc.déf.ghi",
-        "not valid base64url JSON": "AAA.abc.def",
-        "not valid base64url JSON ": f"{b64url('not json')}.{b64url('{}')}.{b64url('s')}",
-        "not valid base64url JSON  ": f"{b64url('[1,2]')}.{b64url('{}')}.{b64url('s')}",
-        "not valid base64url JSON   ": f"{b64url('{}')}.{b64url('{}')}.{b64url('s')}",
-        "longer than": f"{b64url(json.dumps(header))}.{'A' * 20000}.sig",
-        "payload is not a JSON object": sign_raw(header, b"[1]", issuer.access_key),
-        "payload is not JSON": sign_raw(header, b"not json", issuer.access_key),
-        "payload is not JSON ": sign_raw(header, b"[" * 5_000, issuer.access_key),
-        "NumericDate": sign_raw(
-            header,
+MALFORMED_CASES: list[tuple[str, Callable[[Issuer], str]]] = [
+    ("token has 1 parts", lambda issuer: "abc"),
+    ("token has 2 parts", lambda issuer: "abc.def"),
+    ("token has 4 parts", lambda issuer: "a.b.c.d"),
+    ("encrypted tokens (JWE) are not accepted", lambda issuer: "a.b.c.d.e"),
+    ("not a compact JWT", lambda issuer: "abc.d$f.ghi"),
+    ("not a compact JWT", lambda issuer: "ab c.def.ghi"),
+    ("not a compact JWT", lambda issuer: "abc.déf.ghi"),
+    ("not valid base64url JSON", lambda issuer: "AAA.abc.def"),
+    ("not valid base64url JSON", lambda issuer: f"{b64url('not json')}.{b64url('{}')}.{b64url('s')}"),
+    ("not valid base64url JSON", lambda issuer: f"{b64url('[1,2]')}.{b64url('{}')}.{b64url('s')}"),
+    ("not valid base64url JSON", lambda issuer: f"{b64url('{}')}.{b64url('{}')}.{b64url('s')}"),
+    ("longer than", lambda issuer: f"{b64url(json.dumps(header_of(issuer)))}.{'A' * 20000}.sig"),
+    ("payload is not a JSON object", lambda issuer: sign_raw(header_of(issuer), b"[1]", issuer.access_key)),
+    ("payload is not JSON", lambda issuer: sign_raw(header_of(issuer), b"not json", issuer.access_key)),
+    ("payload is not JSON", lambda issuer: sign_raw(header_of(issuer), b"[" * 5_000, issuer.access_key)),
+    (
+        "NumericDate",
+        lambda issuer: sign_raw(
+            header_of(issuer),
             b'{"iss": "%s", "exp": NaN, "token_use": "access"}' % issuer.issuer.encode(),
             issuer.access_key,
         ),
-        "NumericDate ": sign_raw(
-            header,
+    ),
+    (
+        "NumericDate",
+        lambda issuer: sign_raw(
+            header_of(issuer),
             b'{"iss": "%s", "exp": 1e999, "token_use": "access"}' % issuer.issuer.encode(),
             issuer.access_key,
         ),
-    }
-    for reason, token in cases.items():
-        await rejects(v, token, reason.strip())
+    ),
+]
+
+
+def header_of(issuer: Issuer) -> dict[str, str]:
+    return {"alg": "RS256", "kid": issuer.access_key.kid}
+
+
+@pytest.mark.parametrize(
+    ("reason", "make"),
+    MALFORMED_CASES,
+    ids=[f"{reason}-{n}" for n, (reason, _) in enumerate(MALFORMED_CASES)],
+)
+async def test_malformed_tokens(
+    issuer: Issuer, http_client: httpx2.AsyncClient, reason: str, make: Callable[[Issuer], str]
+) -> None:
+    await rejects(verifier(issuer, http_client), make(issuer), reason)

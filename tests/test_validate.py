@@ -15,6 +15,7 @@ import pytest
 
 from auth_server.session import SessionCodec
 from tests.issuer import M2M_CLIENT, WEB_CLIENT, Issuer
+from tests.jsonrpc import request, tool_call
 from tests.servers import ServiceProcess
 
 DATA = Path(__file__).parent / "data"
@@ -58,13 +59,6 @@ def client(server: ServiceProcess) -> Iterator[httpx2.Client]:
         yield http
 
 
-def rpc(method: str, tool: str | None = None, id: int = 1) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
-    if tool is not None:
-        message["params"] = {"name": tool, "arguments": {}}
-    return message
-
-
 def validate(
     client: httpx2.Client,
     *,
@@ -84,7 +78,7 @@ def validate(
 
 def test_user_token_allowed_with_identity_headers(client: httpx2.Client, issuer: Issuer) -> None:
     response = validate(
-        client, token=issuer.user_access_token("alice"), body=rpc("tools/call", "current_time_by_timezone")
+        client, token=issuer.user_access_token("alice"), body=tool_call("current_time_by_timezone")
     )
     assert response.status_code == 200, response.text
     assert response.headers["X-User"] == "alice"
@@ -104,23 +98,21 @@ def test_user_token_allowed_with_identity_headers(client: httpx2.Client, issuer:
 
 def test_m2m_token_allowed_by_scope_claim(client: httpx2.Client, issuer: Issuer) -> None:
     token = issuer.m2m_token("mcp-servers-restricted/read")
-    response = validate(client, token=token, body=rpc("tools/call", "any_tool"))
+    response = validate(client, token=token, body=tool_call("any_tool"))
     assert response.status_code == 200, response.text
     assert response.headers["X-User"] == M2M_CLIENT
     assert response.headers["X-Username"] == ""
     assert response.headers["X-Client-Id"] == M2M_CLIENT
     assert response.json()["allowed_tools"] == ["*"]
-    other = validate(client, token=token, url="/fininfo/mcp", body=rpc("tools/list"))
+    other = validate(client, token=token, url="/fininfo/mcp", body=request("tools/list"))
     assert other.status_code == 403
 
 
 def test_m2m_token_allowed_by_client_mapping(client: httpx2.Client, issuer: Issuer) -> None:
     token = issuer.m2m_token("")
-    assert (
-        validate(client, token=token, body=rpc("tools/call", "current_time_by_timezone")).status_code == 200
-    )
-    assert validate(client, token=token, body=rpc("tools/call", "other_tool")).status_code == 403
-    assert validate(client, token=token, body=rpc("initialize")).status_code == 200
+    assert validate(client, token=token, body=tool_call("current_time_by_timezone")).status_code == 200
+    assert validate(client, token=token, body=tool_call("other_tool")).status_code == 403
+    assert validate(client, token=token, body=request("initialize")).status_code == 200
 
 
 def test_forbidden_tool_names_scope_and_resource(client: httpx2.Client, issuer: Issuer) -> None:
@@ -128,7 +120,7 @@ def test_forbidden_tool_names_scope_and_resource(client: httpx2.Client, issuer: 
         client,
         token=issuer.user_access_token(),
         url="/fininfo/mcp",
-        body=rpc("tools/call", "print_stock_data"),
+        body=tool_call("print_stock_data"),
     )
     assert response.status_code == 403
     challenge = response.headers["WWW-Authenticate"]
@@ -143,7 +135,7 @@ def test_forbidden_tool_names_scope_and_resource(client: httpx2.Client, issuer: 
 
 
 def test_missing_credentials_get_a_discoverable_401(client: httpx2.Client) -> None:
-    response = validate(client, body=rpc("tools/list"), url="/currenttime/mcp?x=1")
+    response = validate(client, body=request("tools/list"), url="/currenttime/mcp?x=1")
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
     challenge = response.headers["WWW-Authenticate"]
@@ -164,7 +156,7 @@ def test_missing_credentials_get_a_discoverable_401(client: httpx2.Client) -> No
     ],
 )
 def test_bad_authorization_headers(client: httpx2.Client, authorization: str, reason: str) -> None:
-    response = validate(client, body=rpc("tools/list"), headers={"Authorization": authorization})
+    response = validate(client, body=request("tools/list"), headers={"Authorization": authorization})
     assert response.status_code == 401
     assert reason in response.json()["error_description"]
 
@@ -172,10 +164,10 @@ def test_bad_authorization_headers(client: httpx2.Client, authorization: str, re
 def test_expired_and_id_tokens_are_refused_by_default(client: httpx2.Client, issuer: Issuer) -> None:
     expired = issuer.user_access_token(exp=int(time.time()) - 120)
     assert (
-        validate(client, token=expired, body=rpc("tools/list")).json()["error_description"]
+        validate(client, token=expired, body=request("tools/list")).json()["error_description"]
         == "token has expired"
     )
-    response = validate(client, token=issuer.id_token(), body=rpc("tools/list"))
+    response = validate(client, token=issuer.id_token(), body=request("tools/list"))
     assert response.status_code == 401
     assert "token_use 'id' is not accepted" in response.json()["error_description"]
 
@@ -185,12 +177,12 @@ def test_nginx_style_request_with_x_body_and_original_uri(client: httpx2.Client,
         "Authorization": f"Bearer {issuer.user_access_token()}",
         "X-Original-URI": "/currenttime/mcp",
         "X-Original-Method": "POST",
-        "X-Body": json.dumps(rpc("tools/call", "set_time")),
+        "X-Body": json.dumps(tool_call("set_time")),
     }
     response = client.get("/validate", headers=headers)
     assert response.status_code == 403
     assert response.json()["tool"] == "set_time"
-    headers["X-Body"] = json.dumps(rpc("tools/call", "current_time_by_timezone"))
+    headers["X-Body"] = json.dumps(tool_call("current_time_by_timezone"))
     assert client.get("/validate", headers=headers).status_code == 200
     both = client.post("/validate", headers=headers, content=b'{"jsonrpc": "2.0", "method": "ping"}')
     assert both.status_code == 400
@@ -198,11 +190,11 @@ def test_nginx_style_request_with_x_body_and_original_uri(client: httpx2.Client,
 
 def test_batch_is_allowed_only_if_every_element_is(client: httpx2.Client, issuer: Issuer) -> None:
     token = issuer.user_access_token()
-    allowed = [rpc("tools/list", id=1), rpc("tools/call", "current_time_by_timezone", id=2)]
+    allowed = [request("tools/list", id=1), tool_call("current_time_by_timezone", id=2)]
     response = validate(client, token=token, body=allowed)
     assert response.status_code == 200
     assert response.json()["methods"] == ["tools/list", "tools/call"]
-    mixed = [*allowed, rpc("tools/call", "set_time", id=3)]
+    mixed = [*allowed, tool_call("set_time", id=3)]
     response = validate(client, token=token, body=mixed)
     assert response.status_code == 403
     assert response.json()["tool"] == "set_time"
@@ -231,12 +223,12 @@ def test_request_supplied_trust_anchors_are_ignored(client: httpx2.Client, issue
             "X-Scopes": "admin/all",
         }
         foreign = stranger.user_access_token("mallory", ["mcp-registry-admin"])
-        response = validate(client, token=foreign, body=rpc("tools/list"), headers=spoof)
+        response = validate(client, token=foreign, body=request("tools/list"), headers=spoof)
         assert response.status_code == 401
-        own = validate(client, token=issuer.m2m_token(""), body=rpc("tools/list"), headers=spoof)
+        own = validate(client, token=issuer.m2m_token(""), body=request("tools/list"), headers=spoof)
         assert own.status_code == 403
         mine = validate(
-            client, token=issuer.user_access_token("alice"), body=rpc("tools/list"), headers=spoof
+            client, token=issuer.user_access_token("alice"), body=request("tools/list"), headers=spoof
         )
         assert mine.status_code == 200
         assert mine.headers["X-User"] == "alice"
@@ -254,16 +246,14 @@ def test_session_cookie(client: httpx2.Client, issuer: Issuer) -> None:
     codec = SessionCodec(SECRET, 3600)
     cookie = codec.issue("carol", ("finance",), "carol@example.com")
     response = validate(
-        client, url="/fininfo/mcp", body=rpc("tools/call", "print_stock_data"), headers=cookie_header(cookie)
+        client, url="/fininfo/mcp", body=tool_call("print_stock_data"), headers=cookie_header(cookie)
     )
     assert response.status_code == 200, response.text
     assert response.headers["X-Auth-Method"] == "session_cookie"
     assert response.headers["X-User"] == "carol"
     assert response.headers["X-Client-Id"] == ""
     assert response.json()["allowed_tools"] == ["get_stock_aggregates", "print_stock_data"]
-    denied = validate(
-        client, body=rpc("tools/call", "current_time_by_timezone"), headers=cookie_header(cookie)
-    )
+    denied = validate(client, body=tool_call("current_time_by_timezone"), headers=cookie_header(cookie))
     assert denied.status_code == 403
 
 
@@ -278,7 +268,7 @@ def test_session_cookie(client: httpx2.Client, issuer: Issuer) -> None:
     ids=["tampered", "other-key", "expired", "garbage"],
 )
 def test_bad_session_cookies(client: httpx2.Client, cookie: str) -> None:
-    response = validate(client, url="/fininfo/mcp", body=rpc("tools/list"), headers=cookie_header(cookie))
+    response = validate(client, url="/fininfo/mcp", body=request("tools/list"), headers=cookie_header(cookie))
     assert response.status_code == 401
     assert "X-User" not in response.headers
     assert "X-Auth-Method" not in response.headers
@@ -288,9 +278,14 @@ def test_two_session_cookies_and_bad_bearer_with_good_cookie(client: httpx2.Clie
     codec = SessionCodec(SECRET, 3600)
     good = codec.issue("carol", ("finance",), None)
     doubled = {"Cookie": f"mcp_gateway_session={good}; mcp_gateway_session={good}"}
-    assert validate(client, url="/fininfo/mcp", body=rpc("tools/list"), headers=doubled).status_code == 401
+    assert (
+        validate(client, url="/fininfo/mcp", body=request("tools/list"), headers=doubled).status_code == 401
+    )
     bad_bearer = {**cookie_header(good), "Authorization": "Bearer x.y.z"}
-    assert validate(client, url="/fininfo/mcp", body=rpc("tools/list"), headers=bad_bearer).status_code == 401
+    assert (
+        validate(client, url="/fininfo/mcp", body=request("tools/list"), headers=bad_bearer).status_code
+        == 401
+    )
 
 
 @pytest.mark.parametrize(
@@ -298,7 +293,7 @@ def test_two_session_cookies_and_bad_bearer_with_good_cookie(client: httpx2.Clie
     ["/currenttime/../fininfo/mcp", "/currenttime%2f..%2ffininfo/mcp", "//fininfo/mcp", "/", "/a\\b/mcp"],
 )
 def test_bad_paths_are_400(client: httpx2.Client, issuer: Issuer, url: str) -> None:
-    response = validate(client, token=issuer.user_access_token(), body=rpc("tools/list"), url=url)
+    response = validate(client, token=issuer.user_access_token(), body=request("tools/list"), url=url)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -309,16 +304,16 @@ def test_missing_original_url_is_400(client: httpx2.Client, issuer: Issuer) -> N
     assert "X-Original-URL" in response.json()["error_description"]
 
 
-def test_unparseable_post_body_is_refused(client: httpx2.Client, issuer: Issuer) -> None:
-    token = issuer.user_access_token()
-    for raw in (b"", b"{", b'{"jsonrpc":"2.0","method":"tools/list","method":"tools/call"}', b"[]"):
-        response = validate(client, token=token, raw=raw)
-        assert response.status_code == 400, raw
-    assert validate(client, raw=b"{").status_code == 401, "authentication comes before body parsing"
+@pytest.mark.parametrize(
+    "raw", [b"", b"{", b'{"jsonrpc":"2.0","method":"tools/list","method":"tools/call"}', b"[]"]
+)
+def test_unparseable_post_body_is_refused(client: httpx2.Client, issuer: Issuer, raw: bytes) -> None:
+    assert validate(client, token=issuer.user_access_token(), raw=raw).status_code == 400
+    assert validate(client, raw=raw).status_code == 401, "authentication comes before body parsing"
 
 
 def test_oversized_body_is_413(client: httpx2.Client, issuer: Issuer) -> None:
-    big = rpc("tools/call", "current_time_by_timezone")
+    big = tool_call("current_time_by_timezone")
     big["params"]["arguments"] = {"pad": "x" * 5000}
     response = validate(client, token=issuer.user_access_token(), body=big)
     assert response.status_code == 413
@@ -335,7 +330,7 @@ def test_no_input_produces_a_500(client: httpx2.Client, issuer: Issuer) -> None:
         "",
         "\u00e9\u00e8",
         '{"jsonrpc":"2.0"',
-        json.dumps(rpc("tools/call", "x")),
+        json.dumps(tool_call("x")),
         "/currenttime/mcp",
         "%",
         "/x/%00",
@@ -362,11 +357,11 @@ def test_decisions_are_logged_without_credentials(
 ) -> None:
     token = issuer.user_access_token("dave", ["mcp-registry-user"])
     cookie = SessionCodec(SECRET, 3600).issue("erin", ("finance",), None)
-    validate(client, token=token, body=rpc("tools/call", "current_time_by_timezone"))
-    validate(client, token=token, body=rpc("tools/call", "forbidden_tool"))
-    validate(client, token=token[:-4] + "AAAA", body=rpc("tools/list"))
-    validate(client, body=rpc("tools/list"), headers=cookie_header(cookie))
-    validate(client, token=token, url=f"/currenttime/mcp?access_token={token}", body=rpc("tools/list"))
+    validate(client, token=token, body=tool_call("current_time_by_timezone"))
+    validate(client, token=token, body=tool_call("forbidden_tool"))
+    validate(client, token=token[:-4] + "AAAA", body=request("tools/list"))
+    validate(client, body=request("tools/list"), headers=cookie_header(cookie))
+    validate(client, token=token, url=f"/currenttime/mcp?access_token={token}", body=request("tools/list"))
     time.sleep(0.2)
     text = server.log_text()
     signature = token.split(".")[2]
@@ -406,7 +401,7 @@ def test_unusable_policy_denies_everything(tmp_path: Path, issuer: Issuer, case:
     try:
         with httpx2.Client(base_url=service.url) as http:
             admin = issuer.user_access_token("root", ["mcp-registry-admin"])
-            for body in (rpc("tools/list"), rpc("initialize"), rpc("tools/call", "x")):
+            for body in (request("tools/list"), request("initialize"), tool_call("x")):
                 response = validate(http, token=admin, body=body)
                 assert response.status_code == 403, response.text
                 assert "policy is unusable" in response.json()["error_description"]
@@ -426,10 +421,13 @@ def test_policy_reload_and_id_tokens_when_configured(tmp_path: Path, issuer: Iss
     try:
         with httpx2.Client(base_url=service.url) as http:
             id_token = issuer.id_token("frank", ["mcp-registry-user"])
-            response = validate(http, token=id_token, body=rpc("tools/call", "current_time_by_timezone"))
+            response = validate(http, token=id_token, body=tool_call("current_time_by_timezone"))
             assert response.status_code == 200, response.text
             assert response.headers["X-Username"] == "frank"
-            assert validate(http, token=issuer.user_access_token(), body=rpc("tools/list")).status_code == 200
+            assert (
+                validate(http, token=issuer.user_access_token(), body=request("tools/list")).status_code
+                == 200
+            )
 
             policy = tmp_path / "scopes.yml"
             policy.write_text(
@@ -441,12 +439,12 @@ def test_policy_reload_and_id_tokens_when_configured(tmp_path: Path, issuer: Iss
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 status = validate(
-                    http, token=id_token, body=rpc("tools/call", "current_time_by_timezone")
+                    http, token=id_token, body=tool_call("current_time_by_timezone")
                 ).status_code
                 if status == 403:
                     break
                 time.sleep(0.05)
             assert status == 403
-            assert validate(http, token=id_token, body=rpc("tools/call", "other_tool")).status_code == 200
+            assert validate(http, token=id_token, body=tool_call("other_tool")).status_code == 200
     finally:
         service.stop()

@@ -1,0 +1,25 @@
+"""JSON-RPC messages for the tests, written one way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def request(method: str, id: int | str = 1, **params: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "id": id, "method": method}
+    if params:
+        message["params"] = params
+    return message
+
+
+def notification(method: str, **params: Any) -> dict[str, Any]:
+    message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+    if params:
+        message["params"] = params
+    return message
+
+
+def tool_call(
+    name: str, id: int | str = 1, arguments: dict[str, Any] | None = None, **params: Any
+) -> dict[str, Any]:
+    return request("tools/call", id, name=name, arguments=arguments or {}, **params)
