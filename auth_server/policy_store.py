@@ -13,7 +13,8 @@ from pathlib import Path
 
 from mcp_gateway_core.filewatch import Stamp, file_stamp, poll
 
-from .policy import Policy, load_policy
+from .policy import Policy
+from .policy_file import load_policy
 
 logger = logging.getLogger("auth_server.policy")
 

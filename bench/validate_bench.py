@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from auth_server.identity import Identity  # noqa: E402
 from auth_server.jwks import JwksCache  # noqa: E402
-from auth_server.policy import load_policy  # noqa: E402
+from auth_server.policy_file import load_policy  # noqa: E402
 from auth_server.tokens import TokenVerifier  # noqa: E402
 from bench import load  # noqa: E402
 from mcp_gateway_core.mcp_request import parse_body, parse_target  # noqa: E402

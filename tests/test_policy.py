@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from auth_server.identity import Identity
-from auth_server.policy import Policy, load_policy
+from auth_server.policy import Policy
+from auth_server.policy_file import load_policy
 from auth_server.policy_store import PolicyStore
 
 DATA = Path(__file__).parent / "data"
