@@ -14,7 +14,6 @@ COPY gateway ./gateway
 COPY local_idp ./local_idp
 COPY example_servers ./example_servers
 COPY devstack ./devstack
-COPY mcp_gateway_auth ./mcp_gateway_auth
 COPY scopes.yml routes.yml ./
 COPY deploy ./deploy
 RUN pip install . \

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -409,3 +410,11 @@ def test_helper_imports_without_the_server_dependencies() -> None:
         [sys.executable, "-c", probe], env={"PYTHONPATH": str(ROOT)}, capture_output=True, text=True
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_the_agent_distribution_depends_on_nothing_of_the_servers() -> None:
+    agent = tomllib.loads((ROOT / "agent" / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[=<>\[ ]", requirement)[0] for requirement in agent["dependencies"]}
+    assert names == {"httpx2", "mcp"}
+    server = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert "mcp_gateway_auth*" not in server["include"], "the server distribution does not ship it"

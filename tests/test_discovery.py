@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -19,6 +21,7 @@ from mcp.shared.auth import (
 )
 
 from devstack.stack import Stack
+from mcp_gateway_auth.sdk_storage import FileTokenStorage
 
 CALLBACK = "http://127.0.0.1:8765/callback"
 
@@ -163,3 +166,31 @@ async def test_sdk_client_credentials_client_from_the_gateway_url(local_stack: S
         assert tools == ["get_stock_aggregates", "print_stock_data"]
         result = await client.call_tool("print_stock_data", {"ticker": "ACME"})
         assert "ACME" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_the_sdks_client_credentials_provider_keeps_its_token_in_a_private_file(
+    local_stack: Stack, tmp_path: Path
+) -> None:
+    """The agent package's FileTokenStorage under the SDK's provider: 0600, reused by the next run."""
+    server_url = f"{local_stack.gateway_url}/fininfo/mcp"
+    path = tmp_path / "agent" / "tokens.json"
+
+    async def list_tools() -> list[str]:
+        provider = ClientCredentialsOAuthProvider(
+            server_url=server_url,
+            storage=FileTokenStorage(path),
+            client_id="mcp-gateway-agent",
+            client_secret="agent-dev-secret",
+            issuer=local_stack.gateway_url,
+        )
+        async with (
+            httpx2.AsyncClient(auth=provider, timeout=30) as http,
+            Client(streamable_http_client(server_url, http_client=http), mode="auto") as client,  # type: ignore[arg-type]
+        ):
+            return sorted(tool.name for tool in (await client.list_tools()).tools)
+
+    assert await list_tools() == ["get_stock_aggregates", "print_stock_data"]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    first = json.loads(path.read_text())["tokens"]["access_token"]
+    assert await list_tools() == ["get_stock_aggregates", "print_stock_data"]
+    assert json.loads(path.read_text())["tokens"]["access_token"] == first, "the stored token was reused"
