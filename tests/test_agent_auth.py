@@ -1,4 +1,8 @@
-"""The agent-side token helper, CLI login and example agent, against the real local local_stack."""
+"""The agent-side token helper, CLI login and example agent, against the real local stack.
+
+Longer than most modules: the whole agent side (tokens, retries, errors, CLI, example) is tried
+against the one shared stack, and splitting it would only scatter that.
+"""
 
 from __future__ import annotations
 

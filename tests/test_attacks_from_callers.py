@@ -3,6 +3,9 @@
 The upstream is the tests' own recording server (tests/hostile.py), which accepts batches
 and executes whatever reaches it: an attack that gets past the gateway shows up in what
 it recorded.
+
+Longer than most modules: one attack class per section, each with the variants that
+reproduce it, all against the one stack this module starts.
 """
 
 from __future__ import annotations

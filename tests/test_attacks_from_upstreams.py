@@ -2,6 +2,9 @@
 
 Each test scripts the hostile upstream's answer byte for byte and checks what a caller of the
 real gateway receives.
+
+Longer than most modules: one attack class per section, each with the variants that
+reproduce it, all against the one stack this module starts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The gateway end to end: real auth server, real MCP SDK servers and the official SDK client."""
+"""The gateway end to end: real auth server, real MCP SDK servers and the official SDK client.
+
+Longer than most modules: every protocol era and transport the SDK speaks runs through the one
+stack this module starts (starting one costs seconds).
+"""
 
 from __future__ import annotations
 

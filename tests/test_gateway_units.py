@@ -1,20 +1,16 @@
-"""The gateway's pure parts: header rules, SSE splitting and rewriting, tools/list filtering, decision cache."""
+"""The gateway's pure parts on the way in: header rules, decision cache, routes, limits, session bindings."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from gateway.decision_cache import DecisionCache
-from gateway.endpoint_event import public_endpoint
-from gateway.headers import downstream_response_headers, upstream_request_headers
-from gateway.response_rules import Refused, public_location
+from gateway.headers import upstream_request_headers
+from gateway.limits import Kind, Lease, Limits, OverLimit, Slots
 from gateway.routes import RoutesError, load_routes
-from gateway.sse import Event, EventTooLarge, events
-from gateway.tool_filter import filter_json
+from gateway.session_binding import Binding, SessionBindings
 from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import Call
 
@@ -64,151 +60,6 @@ def test_upstream_headers_drop_credentials_spoofs_and_hop_by_hop() -> None:
     for kept in ("mcp-session-id", "mcp-protocol-version", "last-event-id", "accept", "content-type"):
         assert kept in names, kept
     assert values["mcp-param-region"] == "eu" and values["x-api-key"] == "k"
-
-
-def test_downstream_headers_drop_hop_by_hop() -> None:
-    out = downstream_response_headers(
-        [
-            ("Content-Type", "text/event-stream"),
-            ("Transfer-Encoding", "chunked"),
-            ("Connection", "close, X-H"),
-            ("X-H", "1"),
-            ("Mcp-Session-Id", "s1"),
-            ("Content-Length", "10"),
-        ]
-    )
-    assert out == [("content-type", "text/event-stream"), ("mcp-session-id", "s1")]
-
-
-async def chunked(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
-
-
-def split_every(data: bytes, size: int) -> list[bytes]:
-    return [data[i : i + size] for i in range(0, len(data), size)]
-
-
-STREAM = b'event: message\ndata: {"a"\ndata: :1}\n\n: comment\ndata\n\nid: 7\ndata:  two spaces\n\n'
-EXPECTED = [(b"message", b'{"a"\n:1}'), (b"message", b""), (b"message", b" two spaces")]
-
-
-@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
-@pytest.mark.parametrize("size", [1, 2, 3, 7, 1000])
-async def test_sse_is_parsed_per_the_standard_across_line_endings_and_chunks(
-    ending: bytes, size: int
-) -> None:
-    stream = b"\xef\xbb\xbf" + STREAM.replace(b"\n", ending)
-    parsed = [event async for event in events(chunked(*split_every(stream, size)))]
-    assert [(event.type, event.data) for event in parsed] == EXPECTED
-    assert parsed[0].encode() == b'event: message\ndata: {"a"\ndata: :1}\n\n'
-
-
-@pytest.mark.parametrize(
-    "stream",
-    [
-        b"data: 1\r\n\n",
-        b"data: 1\n\r\n",
-        b"data: 1\r\r",
-        b"data: 1\r\n\r",
-        b"data: 1\n\r",
-        b"data: 1\r\n\r\n",
-    ],
-)
-async def test_mixed_line_endings_end_an_event(stream: bytes) -> None:
-    for size in (1, len(stream)):
-        parsed = [event async for event in events(chunked(*split_every(stream + b"data: 2\n\n", size)))]
-        assert [event.data for event in parsed] == [b"1", b"2"]
-
-
-async def test_an_unfinished_event_is_dropped_and_an_oversized_one_refused() -> None:
-    assert [event async for event in events(chunked(b"data: 1\n\ndata: 2\n"))] == [Event((b"data: 1",))]
-    with pytest.raises(EventTooLarge):
-        async for _ in events(chunked(*[b"data: " + b"x" * 1_000_000 + b"\n"] * 10)):
-            pass
-
-
-@pytest.mark.parametrize(
-    ("endpoint", "base", "public"),
-    [
-        ("/messages/?session_id=abc", "http://127.0.0.1:8001", "/currenttime/messages/?session_id=abc"),
-        ("/base/messages/?session_id=x", "http://upstream:9000/base", "/currenttime/messages/?session_id=x"),
-        (
-            "http://upstream:9000/base/messages/?s=1",
-            "http://upstream:9000/base",
-            "/currenttime/messages/?s=1",
-        ),
-        ("messages/?session_id=r", "http://u", "/currenttime/messages/?session_id=r"),
-        ("/a/./b/../c/", "http://u", "/currenttime/a/c/"),
-    ],
-)
-def test_endpoints_and_locations_become_public_paths(endpoint: str, base: str, public: str) -> None:
-    assert public_endpoint(endpoint.encode(), base, "/currenttime", "/currenttime/sse") == public
-
-
-@pytest.mark.parametrize(
-    ("location", "base"),
-    [
-        ("http://127.0.0.1:8002/mcp", "http://127.0.0.1:8001"),
-        ("https://evil.example/collect", "http://127.0.0.1:8001"),
-        ("//evil.example/x", "http://127.0.0.1:8001"),
-        ("../fininfo/messages/?session_id=x", "http://127.0.0.1:8001"),
-        ("/other/x", "http://u/base"),
-        ("/mcp\r\nSet-Cookie: a=b", "http://u"),
-        ("/caf\u00e9", "http://u"),
-    ],
-)
-def test_locations_leaving_the_upstream_are_refused(location: str, base: str) -> None:
-    with pytest.raises(Refused):
-        public_location(location, base, "/currenttime", "/currenttime/sse")
-
-
-def tools_result(*names: str) -> bytes:
-    return json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": n} for n in names], "nextCursor": "c2"}}
-    ).encode()
-
-
-def test_tools_list_results_are_filtered() -> None:
-    data = json.loads(filter_json(tools_result("a", "b", "c"), ["a", "c"]) or b"")
-    assert [tool["name"] for tool in data["result"]["tools"]] == ["a", "c"]
-    assert data["result"]["nextCursor"] == "c2"
-    untouched = b'{"jsonrpc":"2.0","id":2,"result":{"content":[]}}'
-    assert filter_json(untouched, ["a"]) is untouched
-    everything = tools_result("a", "b")
-    assert filter_json(everything, ["*"]) is everything
-    batch = json.dumps(
-        [json.loads(tools_result("a", "b")), {"jsonrpc": "2.0", "id": 9, "result": {}}]
-    ).encode()
-    assert [t["name"] for t in json.loads(filter_json(batch, ["b"]) or b"")[0]["result"]["tools"]] == ["b"]
-    scoped = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "b"}], "cacheScope": "public"}}
-    )
-    assert json.loads(filter_json(scoped.encode(), ["a"]) or b"")["result"] == {
-        "tools": [],
-        "cacheScope": "private",
-    }
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"jsonrpc":"2.0","id":1,"result":{"\\u0074ools":[{"name":"b"}]}}',
-        b'{"jsonrpc":"2.0","id":1,"result":{"t\\u006fols":[{"name":"b"}]}}',
-        b'{"jsonrpc":"2.0","id":1,"\\u0072esult":{"tools":[{"name":"b"}]}}',
-        b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"n\\u0061me":"b"}]}}',
-        b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"\\u0062"}]}}',
-        b'{"jsonrpc":"2.0","id":1,"result":{"tools":{"0":{"name":"b"}}}}',
-        b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]},"result":{"tools":[{"name":"b"}]}}',
-        b'{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"b"}],"tools":[{"name":"a"}]}}',
-        b'[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"b"}]}}]',
-    ],
-)
-def test_no_spelling_gets_a_forbidden_tool_past_the_filter(body: bytes) -> None:
-    filtered = filter_json(body, ["a"])
-    assert filtered is None or b'"b"' not in filtered.replace(b'"\\u0062"', b'"b"'), filtered
-    if filtered is not None:
-        assert "b" not in json.dumps(json.loads(filtered))
 
 
 BATCH = (Call("notifications/a", None), Call("tools/call", "place_trade"), Call("notifications/b", None))
@@ -345,3 +196,38 @@ def test_a_route_file_reads_into_routes(tmp_path: Path) -> None:
         5.0,
         {"X-Api-Key": "7"},
     )
+
+
+def test_slots_are_per_caller_and_per_server_and_given_back() -> None:
+    slots = Slots(
+        Limits(streams_per_caller=2, requests_per_caller=1, streams_per_server=3, requests_per_server=5)
+    )
+    first, second = slots.take("alice", "s", Kind.STREAM), slots.take("alice", "s", Kind.STREAM)
+    assert isinstance(first, Lease) and isinstance(second, Lease)
+    refused = slots.take("alice", "s", Kind.STREAM)
+    assert isinstance(refused, OverLimit) and refused.retry_after == 10
+    assert isinstance(slots.take("alice", "s", Kind.REQUEST), Lease), "kinds are counted apart"
+    assert isinstance(slots.take("bob", "s", Kind.STREAM), Lease)
+    server_full = slots.take("carol", "s", Kind.STREAM)
+    assert isinstance(server_full, OverLimit) and "s has as many" in server_full.reason
+    assert isinstance(slots.take("carol", "other", Kind.STREAM, server_limit=1), Lease)
+    with first:
+        pass
+    assert slots.held("alice", Kind.STREAM) == 1
+    assert isinstance(slots.take("carol", "s", Kind.STREAM), Lease), "a slot given back is free again"
+
+
+def test_session_bindings_belong_to_their_opener_and_expire() -> None:
+    now = [0.0]
+    bindings = SessionBindings(max_sessions=2, idle_seconds=10, clock=lambda: now[0])
+    assert bindings.bind("s", "a", "alice")
+    assert bindings.binding("s", "a", "alice") is Binding.MINE
+    assert bindings.binding("s", "a", "bob") is Binding.OTHERS
+    assert bindings.binding("other", "a", "alice") is Binding.UNKNOWN, "per server"
+    assert not bindings.bind("s", "a", "bob"), "never handed to another"
+    now[0] = 11
+    assert bindings.binding("s", "a", "alice") is Binding.UNKNOWN, "idle sessions are forgotten"
+    bindings.bind("s", "b", "alice")
+    bindings.bind("s", "c", "alice")
+    bindings.bind("s", "d", "alice")
+    assert len(bindings) == 2 and bindings.binding("s", "b", "alice") is Binding.UNKNOWN, "bounded"

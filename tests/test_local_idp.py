@@ -1,4 +1,8 @@
-"""The local IdP over real HTTP: Cognito's endpoints, flows, claim shapes and error codes."""
+"""The local IdP over real HTTP: Cognito's endpoints, flows, claim shapes and error codes.
+
+Longer than most modules: it stands in for Cognito in every other test, so each endpoint and
+error code it imitates is held to Cognito's behaviour here.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Browser login over HTTP against the real local_stack (local IdP, auth server, gateway): the protocol, not the browser."""
+"""Browser login over HTTP against the real local stack (local IdP, auth server, gateway): the protocol, not the browser.
+
+Longer than most modules: the open-redirect, state and CSRF tables are listed inline, each case
+its own test.
+"""
 
 from __future__ import annotations
 
@@ -317,7 +321,7 @@ def test_redirect_mismatch_is_named_by_the_idp(browser: httpx2.Client, local_sta
 
 @contextmanager
 def own_auth_server(local_stack: Stack, tmp_path: Path, **env: str) -> Iterator[ServiceProcess]:
-    """A second auth server on the local_stack's local IdP, configured apart from the local_stack's own."""
+    """A second auth server on the shared stack's local IdP, configured apart from the stack's own."""
     issuer = f"{local_stack.idp_url}/{local_stack.idp['pool_id']}"
     service = ServiceProcess(
         "auth_server",

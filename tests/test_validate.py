@@ -1,4 +1,8 @@
-"""/validate end to end: a real auth server process, a real JWKS endpoint, real HTTP."""
+"""/validate end to end: a real auth server process, a real JWKS endpoint, real HTTP.
+
+Longer than most modules: every status /validate can answer, for every kind of credential, is
+tried against the one auth server this module starts.
+"""
 
 from __future__ import annotations
 
