@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
-_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_POOL = re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+$")
-
 
 def token_endpoint(
     token_url: str | None = None,
@@ -17,7 +12,9 @@ def token_endpoint(
 ) -> str:
     """``token_url`` as given, or ``<domain>/oauth2/token`` for a full URL or a hosted-UI prefix.
 
-    The region comes from ``region`` or, failing that, from the pool id it is part of.
+    The region comes from ``region`` or, failing that, from the pool id it is part of (a pool
+    id is ``<region>_<id>``).  Names are not checked against Cognito's rules here (the server
+    side does that); a wrong one fails when its URL is fetched, and that error names the URL.
     """
     if token_url:
         return token_url
@@ -25,11 +22,12 @@ def token_endpoint(
         raise ValueError("give a token URL or a Cognito domain (prefix or https URL)")
     if "://" in domain:
         return domain.rstrip("/") + "/oauth2/token"
-    if not _PREFIX.match(domain):
-        raise ValueError(f"{domain!r} is neither a Cognito domain prefix nor a URL")
-    if region is None and pool_id is not None:
-        match = _POOL.match(pool_id)
-        region = match["region"] if match else None
+    if not domain.replace("-", "").isalnum() or domain != domain.lower():
+        raise ValueError(
+            f"{domain!r} is neither a Cognito domain prefix (a lower-case host name label) nor a URL"
+        )
+    if region is None and pool_id is not None and "_" in pool_id:
+        region = pool_id.partition("_")[0]
     if region is None:
         raise ValueError("a domain prefix needs the region (or the user pool id it is part of)")
     return f"https://{domain}.auth.{region}.amazoncognito.com/oauth2/token"
