@@ -18,6 +18,7 @@ from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_body, p
 from .discovery import resource_metadata_url
 from .identity import AuthenticationError, Identity
 from .origins import cookie_problem, origin_problem
+from .policy import Policy
 from .policy_store import PolicyStore
 from .session import SessionCodec, session_cookie_values
 from .tokens import TokenVerifier
@@ -99,10 +100,9 @@ class Decider:
 
         policy = self._policies.current
         scopes = policy.scopes_for(identity)
-        for call in calls or (Call(method=None, tool=None),):
-            if not policy.allows(scopes, target.server, call.method, call.tool):
-                needed = policy.scopes_granting(target.server, call.method, call.tool)
-                return self._forbidden(target, identity, calls, call, needed, policy.usable)
+        for call in calls or (Call(method=None, item=None),):
+            if not policy.allows(scopes, target.server, call.method, call.item):
+                return self._forbidden(target, identity, calls, call, policy)
 
         answer = AllowAnswer(
             user=identity.user,
@@ -116,6 +116,8 @@ class Decider:
             methods=_distinct(call.method for call in calls),
             tools=_distinct(call.tool for call in calls),
             allowed_tools=policy.allowed_tools(scopes, target.server),
+            allowed_prompts=policy.allowed_prompts(scopes, target.server),
+            allowed_resources=policy.allowed_resources(scopes, target.server),
             expires_at=identity.expires_at,
             policy_version=self._policies.version,
         )
@@ -169,20 +171,37 @@ class Decider:
         identity: Identity,
         calls: tuple[Call, ...],
         refused: Call,
-        needed: tuple[str, ...],
-        policy_usable: bool,
+        policy: Policy,
     ) -> Decision:
-        what = refused.method or "access"
-        if refused.tool is not None:
-            what = f"{what} of tool {refused.tool!r}"
-        reason = f"{what} on server {target.server!r} is not allowed"
-        if not policy_usable:
-            reason += " (the authorization policy is unusable and denies everything)"
+        """A 403 that says what would allow the call, and offers a scope only if asking can get it.
+
+        OAuth clients answer ``error="insufficient_scope", scope="..."`` by asking the IdP for
+        that scope.  A scope held through a Cognito group cannot be asked for (the IdP answers
+        ``invalid_scope``), so the challenge names only scopes the calling app client may
+        request (``client_scopes`` in scopes.yml); the rest is said in words.
+        """
+        needed = policy.scopes_granting(target.server, refused.method, refused.item)
+        offered = policy.requestable(identity.client_id if identity.auth_method == "jwt" else None, needed)
+        groups = policy.groups_granting(needed)
+        what = _describe(refused, target.server)
+        if not policy.usable:
+            reason = f"{what} is not allowed: the authorization policy is unusable and denies everything"
+        elif offered:
+            reason = f"{what} needs scope {' or '.join(offered)}, which your app client may request"
+        elif groups:
+            reason = (
+                f"{what} is allowed for members of {' or '.join(groups)}; "
+                "ask the administrator of this gateway to add you to one"
+            )
+        elif needed:
+            reason = f"{what} needs scope {' or '.join(needed)}; ask the administrator of this gateway for it"
+        else:
+            reason = f"{what} is allowed to no one by this gateway's policy"
         challenge = _challenge(
             realm=REALM,
             error="insufficient_scope",
             error_description=reason,
-            scope=" ".join(needed),
+            scope=" ".join(offered),
             resource_metadata=resource_metadata_url(self._external_url, target.path),
         )
         body = {
@@ -191,7 +210,10 @@ class Decider:
             "server": target.server,
             "method": refused.method,
             "tool": refused.tool,
+            "item": refused.item,
             "required_scopes": list(needed),
+            "requestable_scopes": list(offered),
+            "groups": list(groups),
         }
         return Decision(
             403,
@@ -202,6 +224,15 @@ class Decider:
             target=target,
             calls=calls,
         )
+
+
+def _describe(call: Call, server: str) -> str:
+    """``tools/call of tool 'x' on server 'y'``: what the caller asked for, in words."""
+    what = call.method or "access"
+    kind = {"tools/call": "tool", "prompts/get": "prompt"}.get(call.method or "", "resource")
+    if call.item is not None:
+        what = f"{what} of {kind} {call.item!r}"
+    return f"{what} on server {server!r}"
 
 
 def _challenge(**params: str) -> str:

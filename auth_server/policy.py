@@ -13,22 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from .identity import Identity
+from .method_rights import Right, right_for
 
 WILDCARDS = frozenset({"*", "all"})
-LIFECYCLE_METHODS = frozenset({"initialize", "ping", "server/discover"})
-RESERVED_KEYS = frozenset({"group_mappings", "client_mappings", "UI-Scopes"})
-RULE_KEYS = frozenset({"server", "methods", "tools"})
-
-
-def is_lifecycle(method: str | None) -> bool:
-    """Messages any caller with access to a server may send, whatever the protocol version.
-
-    ``None`` stands for a JSON-RPC response a client posts back (to a sampling or
-    elicitation request of the server) and for requests without a JSON-RPC body.
-    """
-    return method is None or method in LIFECYCLE_METHODS or method.startswith("notifications/")
+RESERVED_KEYS = frozenset({"group_mappings", "client_mappings", "client_scopes", "UI-Scopes"})
+RULE_KEYS = frozenset({"server", "methods", "tools", "prompts", "resources"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +28,11 @@ class Rule:
     server: str
     methods: frozenset[str]
     tools: frozenset[str]
+    prompts: frozenset[str] | None = None
+    """The prompts ``prompts/get`` may fetch; None when the rule names none, which limits none."""
+    resources: tuple[str, ...] | None = None
+    """URI patterns (``*`` matches anything, ``/`` included) ``resources/read`` and ``subscribe`` may
+    use; None when the rule names none, which limits none."""
 
     @property
     def any_method(self) -> bool:
@@ -45,12 +42,33 @@ class Rule:
     def any_tool(self) -> bool:
         return not WILDCARDS.isdisjoint(self.tools)
 
-    def grants(self, method: str, tool: str | None) -> bool:
-        if not (self.any_method or method in self.methods):
+    def lists(self, method: str) -> bool:
+        return self.any_method or method in self.methods
+
+    def grants(self, method: str, item: str | None) -> bool:
+        if not self.lists(method):
             return False
-        if method == "tools/call":
-            return tool is not None and (self.any_tool or tool in self.tools)
+        right = right_for(method)
+        if right is Right.TOOL:
+            return item is not None and (self.any_tool or item in self.tools)
+        if right is Right.PROMPT:
+            return _names(self.prompts, item)
+        if right is Right.RESOURCE:
+            return _matches(self.resources, item)
         return True
+
+    def grants_some_tool(self) -> bool:
+        return self.lists("tools/call") and bool(self.tools)
+
+
+def _names(names: frozenset[str] | None, item: str | None) -> bool:
+    return names is None or not WILDCARDS.isdisjoint(names) or item in names
+
+
+def _matches(patterns: tuple[str, ...] | None, uri: str | None) -> bool:
+    if patterns is None:
+        return True
+    return uri is not None and any(pattern in WILDCARDS or fnmatchcase(uri, pattern) for pattern in patterns)
 
 
 @dataclass(frozen=True)
@@ -61,6 +79,8 @@ class Policy:
     rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    client_scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Scopes each app client may ask the IdP for (in Cognito, its allowed custom scopes)."""
     _index: dict[str, dict[str, tuple[Rule, ...]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -85,27 +105,67 @@ class Policy:
             scopes.update(self.client_mappings.get(identity.client_id, ()))
         return frozenset(scopes)
 
-    def allows(self, scopes: Iterable[str], server: str, method: str | None, tool: str | None) -> bool:
-        """Whether one of ``scopes`` lets its holder send ``method`` (and ``tool``) to ``server``."""
+    def allows(self, scopes: Iterable[str], server: str, method: str | None, item: str | None) -> bool:
+        """Whether one of ``scopes`` lets its holder send ``method`` (on ``item``) to ``server``.
+
+        What each method needs is :mod:`auth_server.method_rights`' table.
+        """
         rules = self._rules_for(scopes, server)
-        if is_lifecycle(method):
+        right = right_for(method)
+        if right is Right.ACCESS:
             return any(True for _ in rules)
+        if right is Right.SOME_TOOL:
+            return any(rule.grants_some_tool() for rule in rules)
         assert method is not None
-        return any(rule.grants(method, tool) for rule in rules)
+        return any(rule.grants(method, item) for rule in rules)
 
     def allowed_tools(self, scopes: Iterable[str], server: str) -> tuple[str, ...]:
         """The tools ``scopes`` may call on ``server``, sorted; ``("*",)`` means every tool."""
         tools: set[str] = set()
         for rule in self._rules_for(scopes, server):
-            if rule.any_method or "tools/call" in rule.methods:
+            if rule.lists("tools/call"):
                 if rule.any_tool:
                     return ("*",)
                 tools.update(rule.tools)
         return tuple(sorted(tools))
 
-    def scopes_granting(self, server: str, method: str | None, tool: str | None) -> tuple[str, ...]:
+    def allowed_prompts(self, scopes: Iterable[str], server: str) -> tuple[str, ...]:
+        """The prompts ``scopes`` may get on ``server``, sorted; ``("*",)`` means every prompt."""
+        prompts: set[str] = set()
+        for rule in self._rules_for(scopes, server):
+            if rule.lists("prompts/get"):
+                if rule.prompts is None or not WILDCARDS.isdisjoint(rule.prompts):
+                    return ("*",)
+                prompts.update(rule.prompts)
+        return tuple(sorted(prompts))
+
+    def allowed_resources(self, scopes: Iterable[str], server: str) -> tuple[str, ...]:
+        """The URI patterns of the resources ``scopes`` may read on ``server``; ``("*",)`` means all."""
+        patterns: set[str] = set()
+        for rule in self._rules_for(scopes, server):
+            if rule.lists("resources/read"):
+                if rule.resources is None or not WILDCARDS.isdisjoint(rule.resources):
+                    return ("*",)
+                patterns.update(rule.resources)
+        return tuple(sorted(patterns))
+
+    def scopes_granting(self, server: str, method: str | None, item: str | None) -> tuple[str, ...]:
         """The scopes that would allow this call: what a 403 tells the caller to obtain."""
-        return tuple(sorted(scope for scope in self.rules if self.allows((scope,), server, method, tool)))
+        return tuple(sorted(scope for scope in self.rules if self.allows((scope,), server, method, item)))
+
+    def requestable(self, client_id: str | None, scopes: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``scopes`` that ``client_id`` can obtain by asking the IdP: what a 403 may offer.
+
+        A scope a person holds through a Cognito group cannot be asked for; offering it would
+        send an OAuth client into a step-up that ends in ``invalid_scope``.
+        """
+        allowed = set(self.client_scopes.get(client_id or "", ()))
+        return tuple(sorted(scope for scope in scopes if scope in allowed))
+
+    def groups_granting(self, scopes: Iterable[str]) -> tuple[str, ...]:
+        """The Cognito groups whose members hold one of ``scopes``."""
+        wanted = set(scopes)
+        return tuple(sorted(group for group, mapped in self.group_mappings.items() if wanted & set(mapped)))
 
     def scopes_naming(self, server: str) -> tuple[str, ...]:
         """Resource-server scopes (``name/permission``) with a rule naming ``server`` itself.

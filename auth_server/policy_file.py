@@ -55,6 +55,7 @@ class _Parser:
             return self._policy({}, {}, {})
         group_mappings: dict[str, tuple[str, ...]] = {}
         client_mappings: dict[str, tuple[str, ...]] = {}
+        client_scopes: dict[str, tuple[str, ...]] = {}
         rules: dict[str, tuple[Rule, ...]] = {}
         ui_scopes: set[str] = set()
         for key, value in self._items(root, ""):
@@ -62,27 +63,36 @@ class _Parser:
                 group_mappings = self._mappings(value, key)
             elif key == "client_mappings":
                 client_mappings = self._mappings(value, key)
+            elif key == "client_scopes":
+                client_scopes = self._mappings(value, key)
             elif key == "UI-Scopes":
                 if isinstance(value, MappingNode):
                     ui_scopes = {name for name, _ in self._items(value, key)}
             else:
                 rules[key] = self._rules(value, key)
-        self._check_reachability(group_mappings, client_mappings, rules, ui_scopes)
+        self._check_reachability(group_mappings, client_mappings, client_scopes, rules, ui_scopes)
         if self.errors:
             return self._policy({}, {}, {})
-        return self._policy(group_mappings, client_mappings, rules)
+        return self._policy(group_mappings, client_mappings, rules, client_scopes)
 
     def _policy(
         self,
         group_mappings: dict[str, tuple[str, ...]],
         client_mappings: dict[str, tuple[str, ...]],
         rules: dict[str, tuple[Rule, ...]],
+        client_scopes: dict[str, tuple[str, ...]] | None = None,
     ) -> Policy:
         errors = [*self.errors]
         if errors:
             errors.append(f"{self.source}: {len(self.errors)} error(s); every request is denied until fixed")
         return Policy(
-            self.source, group_mappings, client_mappings, rules, tuple(errors), tuple(self.warnings)
+            self.source,
+            group_mappings,
+            client_mappings,
+            rules,
+            tuple(errors),
+            tuple(self.warnings),
+            client_scopes or {},
         )
 
     def _mappings(self, node: Node, where: str) -> dict[str, tuple[str, ...]]:
@@ -128,20 +138,40 @@ class _Parser:
                 continue
             methods = self._strings(fields["methods"], f"{where}.methods") if "methods" in fields else ()
             tools = self._strings(fields["tools"], f"{where}.tools") if "tools" in fields else ()
-            if methods is None or tools is None:
+            prompts = self._strings(fields["prompts"], f"{where}.prompts") if "prompts" in fields else None
+            resources = (
+                self._strings(fields["resources"], f"{where}.resources") if "resources" in fields else None
+            )
+            if methods is None or tools is None or ("prompts" in fields and prompts is None):
                 continue
-            rules.append(Rule(server, frozenset(methods), frozenset(tools)))
+            if "resources" in fields and resources is None:
+                continue
+            rules.append(
+                Rule(
+                    server,
+                    frozenset(methods),
+                    frozenset(tools),
+                    None if prompts is None else frozenset(prompts),
+                    resources,
+                )
+            )
         return tuple(rules)
 
     def _check_reachability(
         self,
         group_mappings: dict[str, tuple[str, ...]],
         client_mappings: dict[str, tuple[str, ...]],
+        client_scopes: dict[str, tuple[str, ...]],
         rules: dict[str, tuple[Rule, ...]],
         ui_scopes: set[str],
     ) -> None:
         mapped: set[str] = set()
-        for kind, mappings in (("group_mappings", group_mappings), ("client_mappings", client_mappings)):
+        kinds = (
+            ("group_mappings", group_mappings),
+            ("client_mappings", client_mappings),
+            ("client_scopes", client_scopes),
+        )
+        for kind, mappings in kinds:
             for name, scopes in mappings.items():
                 mapped.update(scopes)
                 for scope in scopes:

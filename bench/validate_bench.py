@@ -69,7 +69,7 @@ async def in_process(issuer: Issuer, rounds: int) -> None:
         target = parse_target("/currenttime/mcp")
         calls = parse_body("POST", BODY, max_bytes=1_048_576).calls
         scopes = policy.scopes_for(identity)
-        policy.allows(scopes, target.server, calls[0].method, calls[0].tool)
+        policy.allows(scopes, target.server, calls[0].method, calls[0].item)
         policy.allowed_tools(scopes, target.server)
     print(f"  path + body parse + policy        {per_call_us(time.perf_counter() - started, rounds)}")
 

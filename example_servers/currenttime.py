@@ -40,5 +40,17 @@ def whoami(ctx: Context) -> dict[str, str]:
     return {name.lower(): value for name, value in (ctx.headers or {}).items()}
 
 
+@server.resource("time://zones", mime_type="application/json")
+def zones() -> list[str]:
+    """A few IANA timezones to try."""
+    return ["UTC", "Europe/Paris", "America/New_York", "Asia/Tokyo"]
+
+
+@server.prompt()
+def timezone_advice(city: str) -> str:
+    """Asks the model which timezone a city is in."""
+    return f"Which IANA timezone is {city} in? Answer with the zone name only."
+
+
 if __name__ == "__main__":
     main(server, 8001)

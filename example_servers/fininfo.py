@@ -1,4 +1,4 @@
-"""``fininfo``: market data tools of rising sensitivity, from reading prices to trading."""
+"""``fininfo``: market data tools, resources and prompts of rising sensitivity, from prices to trading."""
 
 from __future__ import annotations
 
@@ -45,6 +45,36 @@ def place_trade(ticker: str, quantity: int) -> str:
 def close_account(confirm: bool = False) -> str:
     """Closes the brokerage account. Destructive: admins only."""
     return "pretend account closed" if confirm else "not confirmed"
+
+
+@server.resource("fin://tickers", mime_type="application/json")
+def tickers() -> list[str]:
+    """The tickers this pretend market quotes. Public."""
+    return ["ACME", "GLOBEX", "INITECH"]
+
+
+@server.resource("fin://accounts/main", mime_type="application/json")
+def main_account() -> dict[str, float]:
+    """The pretend brokerage account's balance. Private: restrict it."""
+    return {"cash": 10_000.0, "positions": 3}
+
+
+@server.resource("fin://quote/{ticker}", mime_type="text/plain")
+def quote(ticker: str) -> str:
+    """The last price of one ticker (a resource template). Public."""
+    return f"{ticker.upper()} {_price(ticker):.2f}"
+
+
+@server.prompt()
+def market_summary(ticker: str) -> str:
+    """Asks the model for a short summary of one ticker. Public."""
+    return f"Summarise the recent moves of {ticker.upper()} in three sentences."
+
+
+@server.prompt()
+def trading_plan(budget: str) -> str:
+    """Asks the model for a trading plan. Restricted: it leads to trades."""
+    return f"Draft a trading plan for a budget of {budget}."
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """What the gateway answers by itself: refusals and errors, as JSON or as JSON-RPC error objects.
 
 Every answer the gateway makes up (not relayed from an upstream) is built here, so a
-caller sees one shape whatever refused it: a JSON-RPC error response carrying the
-request's id when the request was one JSON-RPC request (MCP clients match answers by
-id), else ``{"error", "error_description"}``.  The HTTP status says the same thing.
+caller sees one shape whatever refused it: JSON-RPC error responses carrying the request
+ids when the request held JSON-RPC requests (MCP clients match answers by id; a batch gets
+one per request), else ``{"error", "error_description"}``.  The HTTP status says the same
+thing.
 """
 
 from __future__ import annotations
@@ -51,17 +52,31 @@ def error_answer(
     description: str,
     ids: Sequence[RequestId] = (),
     headers: Sequence[tuple[str, str]] = (),
+    data: dict[str, Any] | None = None,
 ) -> Answer:
-    """A JSON error; a JSON-RPC error object (HTTP status kept) when the request was one JSON-RPC request."""
-    if len(ids) == 1:
-        body: Any = {
+    """A JSON error; for JSON-RPC requests, a JSON-RPC error response per request (HTTP status kept).
+
+    MCP clients show a JSON-RPC error's message (the Python SDK surfaces it from any status,
+    the TypeScript SDK from its body), where a bare status would reach the person as
+    "Server returned an error response".
+    """
+    if not ids:
+        return json_answer(
+            status, {"error": error, "error_description": description, **(data or {})}, headers
+        )
+    errors = [
+        {
             "jsonrpc": "2.0",
-            "id": ids[0],
-            "error": {"code": JSONRPC_SERVER_ERROR, "message": description, "data": {"error": error}},
+            "id": request_id,
+            "error": {
+                "code": JSONRPC_SERVER_ERROR,
+                "message": description,
+                "data": {"error": error, **(data or {})},
+            },
         }
-    else:
-        body = {"error": error, "error_description": description}
-    return json_answer(status, body, headers)
+        for request_id in ids
+    ]
+    return json_answer(status, errors[0] if len(errors) == 1 else errors, headers)
 
 
 def redirect(location: str) -> Answer:

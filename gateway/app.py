@@ -12,6 +12,7 @@ import logging
 
 from starlette.types import Receive, Scope, Send
 
+from mcp_gateway_core import json_limits
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
 from mcp_gateway_core.contract import GATEWAY_SERVERS, login_location
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
@@ -221,7 +222,12 @@ class Gateway:
 
 
 def _refused(request: GatewayRequest, refusal: Refusal) -> Answer:
-    """The auth server's refusal; a browser without a session is sent to sign in instead."""
+    """The auth server's refusal; a browser without a session is sent to sign in instead.
+
+    For JSON-RPC requests the refusal also becomes a JSON-RPC error per request, whose message
+    is the auth server's reason (the server, method and item refused, and what would allow
+    it), so that clients can show it; the status and ``WWW-Authenticate`` stay for OAuth.
+    """
     is_browser = (
         request.method == "GET"
         and "text/html" in request.headers.get("accept", "")
@@ -229,7 +235,17 @@ def _refused(request: GatewayRequest, refusal: Refusal) -> Answer:
     )
     if refusal.status == 401 and is_browser:
         return redirect(login_location(request.public_url))
-    return Answer(refusal.status, refusal.headers, refusal.body)
+    if not request.ids:
+        return Answer(refusal.status, refusal.headers, refusal.body)
+    try:
+        reason = json_limits.loads(refusal.body, max_bytes=len(refusal.body) + 1)
+        detail = dict(reason) if isinstance(reason, dict) else {}
+    except json_limits.JsonRefused:
+        detail = {}
+    error = str(detail.pop("error", "refused"))
+    description = str(detail.pop("error_description", f"refused with HTTP {refusal.status}"))
+    challenge = [(name, value) for name, value in refusal.headers if name == "www-authenticate"]
+    return error_answer(refusal.status, error, description, request.ids, challenge, data=detail)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

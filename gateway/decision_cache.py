@@ -41,7 +41,7 @@ class DecisionCache:
         boundary) and tells ``null`` from ``"None"``; the digest keeps the key small.
         """
         material = json.dumps(
-            [[[name, value] for name, value in sent], [[call.method, call.tool] for call in calls]],
+            [[[name, value] for name, value in sent], [[call.method, call.item] for call in calls]],
             ensure_ascii=True,
             separators=(",", ":"),
         )

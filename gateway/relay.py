@@ -5,7 +5,7 @@ forward bytes as they arrive and notice a client disconnect while a stream is op
 framework's response classes buffer or hide exactly that.
 
 What may cross is decided by :mod:`gateway.response_rules`.  Event streams are parsed and
-re-sent event by event (:mod:`gateway.sse`), filtering tool lists on the way; any other
+re-sent event by event (:mod:`gateway.sse`), filtering lists on the way; any other
 body is filtered whole when the caller may not call every tool (whatever its label, a
 client might read it as JSON), and streams through untouched otherwise.
 
@@ -34,11 +34,11 @@ from mcp_gateway_core.mcp_request import RequestId
 from .answers import JSONRPC_SERVER_ERROR, Answer, HeaderList, encode, error_answer
 from .endpoint_event import public_endpoint, session_id
 from .headers import end_to_end
+from .list_filter import MAX_FILTERED_BYTES, Allowed, Verdict, filter_json
 from .request import GatewayRequest
 from .response_rules import REFUSED_STATUSES, Body, Refused, body_kind, relayed_headers
 from .routes import Route
 from .sse import Event, EventTooLarge, events
-from .tool_filter import MAX_FILTERED_BYTES, allows_every_tool, filter_json
 
 logger = logging.getLogger("gateway.relay")
 
@@ -66,7 +66,8 @@ async def relay(
         headers = relayed_headers(
             upstream, kind, upstream_base=route.url, public_prefix=f"/{route.name}", request_path=request.path
         )
-        filtering = kind is not Body.SSE and not allows_every_tool(allow.allowed_tools)
+        allowed = Allowed.of(allow)
+        filtering = kind is not Body.SSE and not allowed.everything
         encoding = response.headers.get("content-encoding", "identity").lower()
         if (kind is Body.SSE or filtering) and encoding != "identity":
             raise Refused("compressed a response the gateway must read")
@@ -76,9 +77,9 @@ async def relay(
                     content = await _read_limited(response)
             except UPSTREAM_FAILURES as exc:
                 raise Refused(f"stopped answering ({type(exc).__name__})") from None
-            filtered = filter_json(content, allow.allowed_tools)
-            if filtered is None:
-                raise Refused("answered with JSON the gateway cannot read strictly")
+            filtered = filter_json(content, allowed)
+            if isinstance(filtered, Verdict):
+                raise Refused(f"answered with a body that cannot be relayed: {filtered.value}")
             await Answer(response.status, [*headers, ("content-length", str(len(filtered)))], filtered).send(
                 send
             )
@@ -167,7 +168,8 @@ def _rewrite(
     """The event as the caller gets it; None to drop it.
 
     The old transport's ``endpoint`` event is made public (and its session bound to the
-    caller); every other event's data loses the tools the caller may not call.
+    caller); every other event's data loses what the caller may not use, and an update about
+    a resource it may not read is dropped.
     """
     if event.type == b"endpoint":
         endpoint = public_endpoint(event.data, route.url, f"/{route.name}", request.path)
@@ -176,8 +178,10 @@ def _rewrite(
             raise Refused("handed out a session id that belongs to another caller")
         return event.with_data(endpoint.encode())
     data = event.data
-    filtered = filter_json(data, allow.allowed_tools)
-    if filtered is None:
+    filtered = filter_json(data, Allowed.of(allow))
+    if filtered is Verdict.UNREADABLE:
+        logger.warning("upstream %s sent an event the gateway cannot read strictly; dropped", route.name)
+    if isinstance(filtered, Verdict):
         return None
     return event if filtered is data else event.with_data(filtered)
 

@@ -64,6 +64,10 @@ class AllowAnswer:
     tools: tuple[str, ...]
     allowed_tools: tuple[str, ...]
     """Tools this caller may call on ``server``; ``("*",)`` for all."""
+    allowed_prompts: tuple[str, ...]
+    """Prompts this caller may get on ``server``; ``("*",)`` for all."""
+    allowed_resources: tuple[str, ...]
+    """URI patterns (``*`` matches anything) of the resources this caller may read; ``("*",)`` for all."""
     expires_at: int
     """Epoch seconds after which the identity must be proven again."""
     policy_version: str
@@ -82,6 +86,8 @@ class AllowAnswer:
             "methods": list(self.methods),
             "tools": list(self.tools),
             "allowed_tools": list(self.allowed_tools),
+            "allowed_prompts": list(self.allowed_prompts),
+            "allowed_resources": list(self.allowed_resources),
             "expires_at": self.expires_at,
             "policy_version": self.policy_version,
         }
@@ -103,6 +109,8 @@ class AllowAnswer:
             methods=_texts(data, "methods"),
             tools=_texts(data, "tools"),
             allowed_tools=_texts(data, "allowed_tools"),
+            allowed_prompts=_texts(data, "allowed_prompts"),
+            allowed_resources=_texts(data, "allowed_resources"),
             expires_at=_integer(data, "expires_at"),
             policy_version=_text(data, "policy_version"),
         )

@@ -19,7 +19,15 @@ from . import json_limits
 MAX_URL_LENGTH = 8192
 MAX_BATCH = 100
 MAX_NAME_LENGTH = 128
-"""The MCP specification's bound on tool names (SEP-986)."""
+"""The MCP specification's bound on tool names (SEP-986), applied to prompt names too."""
+MAX_URI_LENGTH = 8192
+ITEMS = {
+    "tools/call": ("name", "tool name", MAX_NAME_LENGTH),
+    "prompts/get": ("name", "prompt name", MAX_NAME_LENGTH),
+    "resources/read": ("uri", "resource URI", MAX_URI_LENGTH),
+    "resources/subscribe": ("uri", "resource URI", MAX_URI_LENGTH),
+}
+"""Methods whose call acts on one item, where the item is, and its bounds."""
 BODYLESS_METHODS = frozenset({"GET", "HEAD", "DELETE"})
 SERVER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._~-]*$")
 """A route name: one path segment that needs no percent-encoding."""
@@ -44,8 +52,12 @@ class Target:
 class Call:
     method: str | None
     """``None`` for a JSON-RPC response the client posts back to the server."""
-    tool: str | None
-    """``params.name`` of a ``tools/call``."""
+    item: str | None
+    """What the call acts on: the tool or prompt name, or the resource URI (see :data:`ITEMS`)."""
+
+    @property
+    def tool(self) -> str | None:
+        return self.item if self.method == "tools/call" else None
 
 
 RequestId = str | int
@@ -168,7 +180,7 @@ def _call(message: Any) -> Call:
         raise BadRequest("JSON-RPC id must be a string or an integer")
     if "method" not in message:
         if "id" in message and (("result" in message) != ("error" in message)):
-            return Call(method=None, tool=None)
+            return Call(method=None, item=None)
         raise BadRequest("JSON-RPC message has neither a method nor a result or error")
     method = message["method"]
     if not isinstance(method, str) or not _METHOD.match(method):
@@ -178,17 +190,18 @@ def _call(message: Any) -> Call:
     params = message.get("params")
     if params is not None and not isinstance(params, dict | list):
         raise BadRequest("JSON-RPC params must be an object or an array")
-    if method != "tools/call":
-        return Call(method=method, tool=None)
-    name = params.get("name") if isinstance(params, dict) else None
-    if not isinstance(name, str) or not name:
-        raise BadRequest("tools/call needs params.name")
-    if len(name) > MAX_NAME_LENGTH or not name.isprintable():
+    kind = ITEMS.get(method)
+    if kind is None:
+        return Call(method=method, item=None)
+    param, what, limit = kind
+    item = params.get(param) if isinstance(params, dict) else None
+    if not isinstance(item, str) or not item:
+        raise BadRequest(f"{method} needs params.{param}")
+    if len(item) > limit or not item.isprintable():
         raise BadRequest(
-            f"tool name must be at most {MAX_NAME_LENGTH} characters with no control, format or "
-            "separator characters"
+            f"{what} must be at most {limit} characters with no control, format or separator characters"
         )
-    return Call(method=method, tool=name)
+    return Call(method=method, item=item)
 
 
 def _is_request(message: dict[str, Any], call: Call) -> bool:

@@ -239,7 +239,8 @@ def test_origin_is_validated_on_mcp_requests(
     assert answer.status_code == (200 if allowed else 403), answer.text
     assert len(hostile.received) == (1 if allowed else 0)
     if not allowed:
-        assert answer.json()["error"] == "origin_not_allowed"
+        refusal = answer.json()
+        assert refusal["id"] == 7 and refusal["error"]["data"]["error"] == "origin_not_allowed"
 
 
 @pytest.mark.parametrize(

@@ -109,11 +109,18 @@ async def test_forbidden_tool_call_is_403_and_never_forwarded(stack: Stack, issu
         )
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
-    assert response.json()["tool"] == "place_trade"
+    refusal = response.json()
+    assert refusal["id"] == 1 and refusal["error"]["data"]["tool"] == "place_trade"
     assert stack.services["fininfo"].log_text().count("POST /mcp") == before
+    expected = (
+        "tools/call of tool 'place_trade' on server 'fininfo' is allowed for members of mcp-registry-admin; "
+        "ask the administrator of this gateway to add you to one"
+    )
+    assert refusal["error"]["message"] == expected
     async with connect(stack, "fininfo", token) as client:
-        with pytest.raises(MCPError):
+        with pytest.raises(MCPError) as shown:
             await client.call_tool("place_trade", {"ticker": "X", "quantity": 1})
+    assert str(shown.value) == expected, "the SDK shows the reason, not 'Server returned an error response'"
 
 
 async def test_unauthenticated_api_and_browser_callers(stack: Stack) -> None:
@@ -121,7 +128,7 @@ async def test_unauthenticated_api_and_browser_callers(stack: Stack) -> None:
         api = await http.post("/currenttime/mcp", json=request("tools/list"), headers={"Accept": ACCEPT})
         assert api.status_code == 401
         assert "resource_metadata=" in api.headers["www-authenticate"]
-        assert api.json()["error"] == "invalid_token"
+        assert api.json()["id"] == 1 and api.json()["error"]["data"]["error"] == "invalid_token"
         browser = await http.get(
             "/currenttime/mcp?x=1", headers={"Accept": "text/html,application/xhtml+xml"}
         )

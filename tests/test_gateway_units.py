@@ -104,7 +104,21 @@ def test_decision_cache_keys_never_collide_across_shapes(
 
 def allow(expires_at: int) -> AllowAnswer:
     return AllowAnswer(
-        "u", "u", None, (), (), "jwt", "s", "/s/mcp", ("tools/call",), ("a",), ("a",), expires_at, "v1"
+        "u",
+        "u",
+        None,
+        (),
+        (),
+        "jwt",
+        "s",
+        "/s/mcp",
+        ("tools/call",),
+        ("a",),
+        ("a",),
+        ("*",),
+        ("*",),
+        expires_at,
+        "v1",
     )
 
 

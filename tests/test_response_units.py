@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from gateway.endpoint_event import public_endpoint
 from gateway.headers import downstream_response_headers
+from gateway.list_filter import Allowed, Verdict, filter_json
 from gateway.response_rules import Body, Refused, body_kind, public_location, relayed_headers
 from gateway.sse import Event, EventTooLarge, events
-from gateway.tool_filter import filter_json
 
 
 def test_downstream_headers_drop_hop_by_hop() -> None:
@@ -113,6 +114,16 @@ def test_locations_leaving_the_upstream_are_refused(location: str, base: str) ->
         public_location(location, base, "/currenttime", "/currenttime/sse")
 
 
+def loaded(filtered: bytes | Verdict) -> Any:
+    assert isinstance(filtered, bytes), filtered
+    return json.loads(filtered)
+
+
+def tools(*names: str) -> Allowed:
+    """A caller who may call ``names`` and use every prompt and resource."""
+    return Allowed(names, ("*",), ("*",))
+
+
 def tools_result(*names: str) -> bytes:
     return json.dumps(
         {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": n} for n in names], "nextCursor": "c2"}}
@@ -120,21 +131,21 @@ def tools_result(*names: str) -> bytes:
 
 
 def test_tools_list_results_are_filtered() -> None:
-    data = json.loads(filter_json(tools_result("a", "b", "c"), ["a", "c"]) or b"")
+    data = loaded(filter_json(tools_result("a", "b", "c"), tools("a", "c")))
     assert [tool["name"] for tool in data["result"]["tools"]] == ["a", "c"]
     assert data["result"]["nextCursor"] == "c2"
     untouched = b'{"jsonrpc":"2.0","id":2,"result":{"content":[]}}'
-    assert filter_json(untouched, ["a"]) is untouched
+    assert filter_json(untouched, tools("a")) is untouched
     everything = tools_result("a", "b")
-    assert filter_json(everything, ["*"]) is everything
+    assert filter_json(everything, tools("*")) is everything
     batch = json.dumps(
         [json.loads(tools_result("a", "b")), {"jsonrpc": "2.0", "id": 9, "result": {}}]
     ).encode()
-    assert [t["name"] for t in json.loads(filter_json(batch, ["b"]) or b"")[0]["result"]["tools"]] == ["b"]
+    assert [t["name"] for t in loaded(filter_json(batch, tools("b")))[0]["result"]["tools"]] == ["b"]
     scoped = json.dumps(
         {"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "b"}], "cacheScope": "public"}}
     )
-    assert json.loads(filter_json(scoped.encode(), ["a"]) or b"")["result"] == {
+    assert loaded(filter_json(scoped.encode(), tools("a")))["result"] == {
         "tools": [],
         "cacheScope": "private",
     }
@@ -155,9 +166,9 @@ def test_tools_list_results_are_filtered() -> None:
     ],
 )
 def test_no_spelling_gets_a_forbidden_tool_past_the_filter(body: bytes) -> None:
-    filtered = filter_json(body, ["a"])
-    assert filtered is None or b'"b"' not in filtered.replace(b'"\\u0062"', b'"b"'), filtered
-    if filtered is not None:
+    filtered = filter_json(body, tools("a"))
+    assert isinstance(filtered, Verdict) or b'"b"' not in filtered.replace(b'"\\u0062"', b'"b"'), filtered
+    if isinstance(filtered, bytes):
         assert "b" not in json.dumps(json.loads(filtered))
 
 
@@ -207,3 +218,40 @@ def test_relayed_headers_are_an_allow_list_with_the_gateways_own() -> None:
         headers["content-security-policy"].startswith("sandbox")
         and headers["x-content-type-options"] == "nosniff"
     )
+
+
+ONLY = Allowed(("t",), ("p",), ("file:///docs/*",))
+
+
+@pytest.mark.parametrize(
+    ("key", "items", "kept"),
+    [
+        ("prompts", [{"name": "p"}, {"name": "q"}], [{"name": "p"}]),
+        (
+            "resources",
+            [{"uri": "file:///docs/a"}, {"uri": "file:///etc/passwd"}],
+            [{"uri": "file:///docs/a"}],
+        ),
+        (
+            "resourceTemplates",
+            [{"uriTemplate": "file:///docs/{name}"}, {"uriTemplate": "file:///etc/{name}"}],
+            [{"uriTemplate": "file:///docs/{name}"}],
+        ),
+        ("tools", [{"name": "t"}, {"name": "u"}, "junk"], [{"name": "t"}]),
+        ("resources", {"0": {"uri": "file:///etc/passwd"}}, []),
+    ],
+)
+def test_prompt_resource_and_template_lists_are_filtered(key: str, items: object, kept: list[object]) -> None:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {key: items}}).encode()
+    assert loaded(filter_json(body, ONLY))["result"][key] == kept
+
+
+@pytest.mark.parametrize(("uri", "relayed"), [("file:///docs/a", True), ("file:///etc/shadow", False)])
+def test_updates_about_resources_the_caller_may_not_read_are_dropped(uri: str, relayed: bool) -> None:
+    update = json.dumps(
+        {"jsonrpc": "2.0", "method": "notifications/resources/updated", "params": {"uri": uri}}
+    )
+    filtered = filter_json(update.encode(), ONLY)
+    assert (filtered is not Verdict.DROP) == relayed
+    batch = json.dumps([json.loads(update), {"jsonrpc": "2.0", "method": "notifications/progress"}]).encode()
+    assert len(loaded(filter_json(batch, ONLY))) == (2 if relayed else 1)

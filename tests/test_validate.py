@@ -119,23 +119,41 @@ def test_m2m_token_allowed_by_client_mapping(client: httpx2.Client, issuer: Issu
     assert validate(client, token=token, body=request("initialize")).status_code == 200
 
 
-def test_forbidden_tool_names_scope_and_resource(client: httpx2.Client, issuer: Issuer) -> None:
+def test_a_403_offers_no_scope_a_person_cannot_request_and_says_who_can_help(
+    client: httpx2.Client, issuer: Issuer
+) -> None:
     response = validate(
-        client,
-        token=issuer.user_access_token(),
-        url="/fininfo/mcp",
-        body=tool_call("print_stock_data"),
+        client, token=issuer.user_access_token(), url="/fininfo/mcp", body=tool_call("print_stock_data")
     )
     assert response.status_code == 403
     challenge = response.headers["WWW-Authenticate"]
     assert challenge.startswith('Bearer realm="mcp-gateway", error="insufficient_scope"')
-    assert 'scope="admin/all fin/execute"' in challenge
+    assert "scope=" not in challenge, "group scopes cannot be asked for: no step-up that must fail"
     assert f'resource_metadata="{EXTERNAL}/.well-known/oauth-protected-resource/fininfo/mcp"' in challenge
     body = response.json()
     assert body["error"] == "insufficient_scope"
     assert (body["server"], body["method"], body["tool"]) == ("fininfo", "tools/call", "print_stock_data")
     assert body["required_scopes"] == ["admin/all", "fin/execute"]
+    assert body["requestable_scopes"] == [] and body["groups"] == ["finance", "mcp-registry-admin"]
+    assert body["error_description"] == (
+        "tools/call of tool 'print_stock_data' on server 'fininfo' is allowed for members of finance or "
+        "mcp-registry-admin; ask the administrator of this gateway to add you to one"
+    )
     assert "X-User" not in response.headers
+
+
+def test_a_403_offers_the_scopes_the_calling_app_client_may_request(
+    client: httpx2.Client, issuer: Issuer
+) -> None:
+    response = validate(
+        client, token=issuer.m2m_token(""), url="/fininfo/mcp", body=tool_call("print_stock_data")
+    )
+    assert response.status_code == 403
+    assert 'scope="fin/execute"' in response.headers["WWW-Authenticate"]
+    assert response.json()["requestable_scopes"] == ["fin/execute"]
+    assert (
+        "needs scope fin/execute, which your app client may request" in response.json()["error_description"]
+    )
 
 
 def test_missing_credentials_get_a_discoverable_401(client: httpx2.Client) -> None:
@@ -383,7 +401,7 @@ def test_decisions_are_logged_without_credentials(
     )
     assert entry["status"] == 200 and isinstance(entry["latency_ms"], float)
     denied = [e for e in decisions if e["user"] == "dave" and e["decision"] == "deny"]
-    assert denied and denied[0]["tool"] == "forbidden_tool" and "not allowed" in denied[0]["reason"]
+    assert denied and denied[0]["tool"] == "forbidden_tool" and "'forbidden_tool'" in denied[0]["reason"]
     assert any(e["status"] == 401 and "signature is invalid" in e["reason"] for e in decisions)
 
 
