@@ -188,10 +188,15 @@ class Decider:
             reason = f"{what} is not allowed: the authorization policy is unusable and denies everything"
         elif offered:
             reason = f"{what} needs scope {' or '.join(offered)}, which your app client may request"
-        elif groups:
+        elif groups and identity.username is not None:
             reason = (
                 f"{what} is allowed for members of {' or '.join(groups)}; "
                 "ask the administrator of this gateway to add you to one"
+            )
+        elif needed and identity.username is None:
+            reason = (
+                f"{what} needs scope {' or '.join(needed)}; ask the administrator of this gateway to allow it "
+                f"to app client {identity.client_id} (its allowed scopes, or client_mappings)"
             )
         elif needed:
             reason = f"{what} needs scope {' or '.join(needed)}; ask the administrator of this gateway for it"
