@@ -101,3 +101,13 @@ def test_a_refusal_reaches_the_person_with_its_reason(local_stack: Stack, scenar
     shown = seen["description"] or seen["error"]
     assert REASON in shown and "ask the administrator" in shown, seen
     assert "invalid_scope" not in shown, "no step-up that cannot succeed"
+
+
+def test_resource_and_prompt_lists_are_filtered_and_a_forbidden_read_refused(local_stack: Stack) -> None:
+    seen = run(
+        scenario="v2-lists", url=f"{local_stack.gateway_url}/fininfo/mcp", token=agent_token(local_stack)
+    )
+    assert seen["ok"], seen
+    assert seen["resources"] == ["fin://tickers"] and seen["templates"] == ["fin://quote/{ticker}"]
+    assert seen["prompts"] == ["market_summary"] and "ACME" in seen["read"]
+    assert "resources/read of resource 'fin://accounts/main' on server 'fininfo'" in seen["refused"]

@@ -75,6 +75,25 @@ const scenarios = {
       await client.close();
     }
   },
+  async "v2-lists"() {
+    const client = new ClientV2(info, { versionNegotiation: { mode: "auto" } });
+    await client.connect(new HttpV2(url, { requestInit: { headers } }));
+    try {
+      const resources = (await client.listResources()).resources.map((resource) => resource.uri);
+      const templates = (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate);
+      const prompts = (await client.listPrompts()).prompts.map((prompt) => prompt.name);
+      const read = (await client.readResource({ uri: "fin://tickers" })).contents.map((c) => c.text).join("");
+      let refused = null;
+      try {
+        await client.readResource({ uri: "fin://accounts/main" });
+      } catch (error) {
+        refused = error?.errorDescription ?? String(error?.message ?? error);
+      }
+      return { resources, templates, prompts, read, refused };
+    } finally {
+      await client.close();
+    }
+  },
   async "v2-client-credentials"() {
     const authProvider = new ClientCredentialsProvider({
       clientId: options.clientId,
