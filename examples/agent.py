@@ -22,15 +22,18 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_gateway_auth import BearerAuth, ClientCredentials, TokenError, UserTokens
+from mcp_gateway_auth.errors import describe_failure
 from mcp_gateway_auth.user_login import discover
 
 
-async def run(args: argparse.Namespace) -> int:
+async def run(args: argparse.Namespace, arguments: dict[str, object]) -> int:
     if args.user:
         source: ClientCredentials | UserTokens = UserTokens(
             Path(args.token_file) if args.token_file else None
         )
     else:
+        if not args.client_secret:
+            raise TokenError("no client secret: set MCP_CLIENT_SECRET (or pass --client-secret)")
         async with httpx2.AsyncClient(timeout=15) as http:
             token_url = (await discover(http, args.gateway)).token
         source = ClientCredentials(
@@ -46,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
         if not tools:
             return 0
         name = args.tool or tools[0].name
-        result = await client.call_tool(name, json.loads(args.arguments))
+        result = await client.call_tool(name, arguments)
         text = " ".join(getattr(part, "text", "") for part in result.content)
         print(f"{name} -> {text}")
         return 1 if result.is_error else 0
@@ -67,9 +70,17 @@ def main() -> int:
     parser.add_argument("--scope", action="append", default=[])
     args = parser.parse_args()
     try:
-        return asyncio.run(run(args))
-    except TokenError as exc:
-        print(f"agent: {exc}", file=sys.stderr)
+        arguments = json.loads(args.arguments)
+    except ValueError as exc:
+        print(
+            f'agent: --arguments is not JSON ({exc}); e.g. --arguments \'{{"ticker": "ACME"}}\'',
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return asyncio.run(run(args, arguments))
+    except Exception as exc:  # noqa: BLE001 - the entry point turns every failure into one line
+        print(f"agent: {describe_failure(exc, args.gateway)}", file=sys.stderr)
         return 1
 
 

@@ -108,15 +108,15 @@ class Gateway:
         return json_answer(503 if problems else 200, body)
 
     async def _mcp(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        server = path[1:].partition("/")[0]
-        route = self.routes.routes.get(server)
-        if route is None:
-            await error_answer(404, "not_found", f"no MCP server named {server!r}").send(send)
-            return
         try:
             request = await read_request(scope, receive, path, self.settings.max_body_bytes)
         except BodyTooLarge:
             await error_answer(413, "request_too_large", "request body is too large").send(send)
+            return
+        route = self.routes.routes.get(request.server)
+        if route is None:
+            reason = f"no MCP server named {request.server!r} here; the gateway's home page lists yours"
+            await error_answer(404, "not_found", reason, request.ids).send(send)
             return
         mismatch = request.header_mismatch()
         if mismatch:

@@ -422,3 +422,84 @@ def test_the_agent_distribution_depends_on_nothing_of_the_servers() -> None:
     assert names == {"httpx2", "mcp"}
     server = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     assert "mcp_gateway_auth*" not in server["include"], "the server distribution does not ship it"
+
+
+@pytest.mark.parametrize(
+    ("case", "fix"),
+    [
+        ("wrong-secret", "invalid_client"),
+        ("missing-secret", "no client secret: set MCP_CLIENT_SECRET"),
+        ("not-logged-in", "not logged in"),
+        ("forbidden-tool", "tools/call of tool 'place_trade' on server 'fininfo'"),
+        ("unknown-server", "no MCP server named 'nowhere'"),
+        ("bad-arguments", "--arguments is not JSON"),
+        ("unreachable", "cannot reach http://127.0.0.1:9"),
+        ("wrong-gateway", "without the gateway's OAuth metadata"),
+    ],
+)
+def test_the_example_agent_fails_in_one_line_naming_the_fix(
+    local_stack: Stack, tmp_path: Path, case: str, fix: str
+) -> None:
+    gateway = local_stack.gateway_url
+    args = [
+        "--gateway",
+        gateway,
+        "--server",
+        "fininfo",
+        "--tool",
+        "print_stock_data",
+        "--arguments",
+        '{"ticker": "A"}',
+    ]
+    env = {"MCP_CLIENT_SECRET": "agent-dev-secret"}
+    if case == "wrong-secret":
+        env = {"MCP_CLIENT_SECRET": "nope"}
+    elif case == "missing-secret":
+        env = {}
+    elif case == "not-logged-in":
+        args += ["--user", "--token-file", str(tmp_path / "none.json")]
+    elif case == "forbidden-tool":
+        args = [*args[:4], "--tool", "place_trade", "--arguments", '{"ticker": "A", "quantity": 1}']
+    elif case == "unknown-server":
+        args[3] = "nowhere"
+    elif case == "bad-arguments":
+        args[-1] = "{ticker: A}"
+    elif case == "unreachable":
+        args[1] = "http://127.0.0.1:9"
+    else:
+        args[1] = local_stack.idp_url
+    run = run_agent(*args, env=env)
+    assert run.returncode != 0
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("agent: "), run.stderr
+    assert fix in lines[0], lines[0]
+    assert "nope" not in run.stderr and "agent-dev-secret" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        (["login", "--gateway", "http://x"], {}, "--client-id (or MCP_CLIENT_ID) is required"),
+        (["login", "--client-id", "mcp-client"], {}, "--gateway (or MCP_GATEWAY_URL) is required"),
+        (
+            ["token", "--client-id", "mcp-gateway-agent", "--token-url", "http://x/oauth2/token"],
+            {},
+            "no client secret",
+        ),
+    ],
+)
+def test_the_cli_names_what_is_missing(args: list[str], env: dict[str, str], said: str) -> None:
+    run = cli(*args, env=env)
+    assert run.returncode == 1 and said in run.stderr and "Expecting value" not in run.stderr, run.stderr
+
+
+def test_the_cli_says_when_the_gateway_url_is_not_the_gateways(local_stack: Stack) -> None:
+    run = cli(
+        "token",
+        "--client-id",
+        "mcp-gateway-agent",
+        "--gateway",
+        local_stack.idp_url,
+        env={"MCP_CLIENT_SECRET": "s"},
+    )
+    assert run.returncode == 1 and "is --gateway the gateway's base URL" in run.stderr, run.stderr

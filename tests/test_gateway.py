@@ -271,7 +271,9 @@ def test_unknown_server_is_404(stack: Stack, issuer: Issuer) -> None:
         headers={"Authorization": f"Bearer {issuer.user_access_token()}"},
     )
     assert response.status_code == 404
-    assert response.json()["error"] == "not_found"
+    assert response.json()["error"]["data"]["error"] == "not_found"
+    assert "no MCP server named 'nosuch'" in response.json()["error"]["message"]
+    assert "currenttime" not in response.text, "route names are not listed to whoever asks"
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
-"""``python -m mcp_gateway_auth``: tokens for agents and people, from the command line.
+"""python -m mcp_gateway_auth: tokens for agents and people, from the command line.
 
-  token        a client-credentials token (agents); ``--decode`` shows its claims
+  token        a client-credentials token (agents); --decode shows its claims
   login        log a person in through the browser (authorization code + PKCE)
   user-token   the logged-in person's access token, refreshed when due
 
 Settings come from flags or the environment: MCP_GATEWAY_URL, MCP_CLIENT_ID,
-MCP_CLIENT_SECRET, COGNITO_TOKEN_URL, COGNITO_DOMAIN, AWS_REGION, COGNITO_USER_POOL_ID.
+MCP_CLIENT_SECRET, COGNITO_TOKEN_URL, COGNITO_DOMAIN, AWS_REGION, COGNITO_USER_POOL_ID
+(the gateway's own settings are in its .env.template).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import httpx2
 from .client_credentials import ClientCredentials
 from .endpoints import token_endpoint
 from .errors import TokenError
-from .user_login import UserTokens, discover, login
+from .user_login import UserTokens, default_token_file, discover, login
 
 
 def decode(token: str) -> dict[str, Any]:
@@ -53,6 +54,8 @@ async def _run(args: argparse.Namespace) -> str:
     if args.command == "token":
         if not args.client_id:
             raise TokenError("--client-id (or MCP_CLIENT_ID) is required")
+        if not args.client_secret:
+            raise TokenError("no client secret: set MCP_CLIENT_SECRET (or pass --client-secret)")
         source = ClientCredentials(
             args.client_id,
             args.client_secret or "",
@@ -62,8 +65,10 @@ async def _run(args: argparse.Namespace) -> str:
         )
         token = await source.token()
     elif args.command == "login":
-        if not args.gateway or not args.client_id:
-            raise TokenError("--gateway and --client-id (or MCP_GATEWAY_URL, MCP_CLIENT_ID) are required")
+        if not args.gateway:
+            raise TokenError("--gateway (or MCP_GATEWAY_URL) is required: the gateway's URL")
+        if not args.client_id:
+            raise TokenError("--client-id (or MCP_CLIENT_ID) is required: the app client people log in with")
 
         def show(url: str) -> None:
             print(f"Open this URL to log in:\n{url}", file=sys.stderr, flush=True)
@@ -78,7 +83,7 @@ async def _run(args: argparse.Namespace) -> str:
             scopes=tuple(args.scope),
             token_file=Path(args.token_file) if args.token_file else None,
         )
-        where = args.token_file or "the default token file"
+        where = args.token_file or default_token_file()
         return (
             f"Logged in; tokens saved (mode 0600) to {where}.\n"
             "Use them as 'Authorization: Bearer <token>' on the gateway; print a fresh one with:\n"

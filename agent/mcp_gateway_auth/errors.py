@@ -29,3 +29,36 @@ def explain(
     fallback = refused.get(status, f"the token endpoint at {token_url} refused the request")
     detail = f" ({description})" if description else ""
     return f"{error}{detail}, HTTP {status}: {hints.get(error, fallback)}"
+
+
+def describe_failure(exc: BaseException, gateway_url: str) -> str:
+    """One line for what went wrong in an agent talking to the gateway, naming the fix.
+
+    The MCP SDK runs its transport in task groups, so a failure reaches the caller wrapped in
+    (nested) exception groups, often with a transport error beside the real cause; the cause
+    is found first, then put in words.
+    """
+    causes = list(_leaves(exc))
+    for cause in causes:
+        if isinstance(cause, TokenError):
+            return str(cause)
+    for cause in causes:
+        name = type(cause).__name__
+        if name == "MCPError":
+            return f"the gateway or the server refused: {cause}"
+        if name in ("ConnectError", "ConnectTimeout"):
+            return (
+                f"cannot reach {gateway_url}: is the gateway running there? (./scripts/start, or --gateway)"
+            )
+        if name == "HTTPStatusError":
+            return f"{cause}"
+    return f"{type(causes[0]).__name__}: {causes[0]}" if causes else str(exc)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    found = [exc]
+    if exc.__cause__ is not None and exc.__cause__ is not exc:
+        found += _leaves(exc.__cause__)
+    return found

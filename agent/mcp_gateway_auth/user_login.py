@@ -40,10 +40,18 @@ async def discover(http: httpx2.AsyncClient, gateway_url: str) -> Endpoints:
     url = gateway_url.rstrip("/") + "/.well-known/oauth-authorization-server"
     try:
         response = await http.get(url)
+    except httpx2.HTTPError as exc:
+        raise TokenError(
+            f"cannot reach {gateway_url} ({type(exc).__name__}); is --gateway the gateway's URL?"
+        ) from None
+    try:
         metadata = response.json()
         return Endpoints(str(metadata["authorization_endpoint"]), str(metadata["token_endpoint"]))
-    except (httpx2.HTTPError, ValueError, KeyError, TypeError) as exc:
-        raise TokenError(f"cannot read the gateway's OAuth metadata at {url}: {exc}") from None
+    except (ValueError, KeyError, TypeError):
+        raise TokenError(
+            f"{url} answered {response.status_code} without the gateway's OAuth metadata; is --gateway the "
+            "gateway's base URL (such as http://localhost:8080), not an MCP server's or the IdP's?"
+        ) from None
 
 
 async def login(
