@@ -23,8 +23,14 @@ from .http_limits import limited_protocol
 def run_service(
     name: str, default_port: int, build: Callable[[int], Any], argv: list[str] | None = None
 ) -> int:
+    """``name`` is the service's module, as :mod:`mcp_gateway_core.variables` knows it."""
     """Parse ``--host/--port``, build the ASGI app with ``build(port)`` and serve it with uvicorn."""
-    parser = argparse.ArgumentParser(prog=f"python -m {name}")
+    read = sorted(variable.name for variable in variables.read_by(name))
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {name}",
+        description=f"Runs the {name.replace('_', ' ')} (README: {name}). Settings come from the environment "
+        f"and the --env-file; .env.template documents each of them. This service reads: {', '.join(read)}.",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
     parser.add_argument(
         "--port", type=int, default=default_port, help=f"port to listen on (default {default_port})"

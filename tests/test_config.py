@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from dotenv import dotenv_values
 
@@ -124,3 +128,18 @@ def test_a_shared_setting_is_refused_the_same_way_by_every_service(variable: str
             read({**BASE, variable: value})
         problems.append(caught.value.problems)
     assert problems[0] == problems[1] == [(variable, problems[0][0][1])]
+
+
+@pytest.mark.parametrize("module", ["auth_server", "gateway", "local_idp", "devstack", "mcp_gateway_auth"])
+def test_every_entry_points_help_is_plain_text_pointing_at_the_template(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert ".env.template" in result.stdout
+    assert "``" not in result.stdout and ":mod:" not in result.stdout and ":class:" not in result.stdout
