@@ -36,6 +36,8 @@ class ValidateRequest:
     origin: str | None = None
     fetch_site: str | None = None
     """``Sec-Fetch-Site``, as browsers send it."""
+    fetch_mode: str | None = None
+    """``Sec-Fetch-Mode``: ``navigate`` for a top-level navigation."""
 
 
 @dataclass(slots=True)
@@ -89,7 +91,7 @@ class Decider:
         except AuthenticationError as exc:
             return self._unauthenticated(str(exc), target)
         if identity.auth_method == "session_cookie":
-            problem = cookie_problem(request.fetch_site)
+            problem = cookie_problem(request.fetch_site, request.fetch_mode, request.http_method)
             if problem is not None:
                 return _refused_origin(problem, target, identity)
 

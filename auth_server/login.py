@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from mcp_gateway_core.contract import CALLBACK_PATH, LOGOUT_PATH
+from mcp_gateway_core.contract import CALLBACK_PATH, LOGOUT_PATH, login_location
 
 from .config import Settings
 from .origins import origin_problem
@@ -35,6 +35,8 @@ from .session import SessionCodec, session_cookie_values
 logger = logging.getLogger("auth_server.login")
 
 LOGIN_STATE_COOKIE = "mcp_gateway_login"
+QUIET_DESCRIPTIONS = frozenset({"mismatching_state"})
+"""Errors whose library description is not for people; their hint says it instead."""
 LOGIN_STATE_SECONDS = 600
 SCOPES = "openid email profile"
 
@@ -102,26 +104,29 @@ class BrowserLogin:
         try:
             token: dict[str, Any] = await self.oauth.cognito.authorize_access_token(request)
         except OAuthError as exc:
-            return self._failed(exc.error or "login_failed", exc.description or "")
+            return self._failed(request, exc.error or "login_failed", exc.description or "")
         except JoseError as exc:
-            return self._failed("invalid_id_token", f"the id token did not verify ({exc.error})")
+            return self._failed(request, "invalid_id_token", f"the id token did not verify ({exc.error})")
         except httpx2.HTTPError as exc:
             return self._failed(
-                "token_endpoint_unreachable", f"{settings.token_url}: {type(exc).__name__}", 502
+                request, "token_endpoint_unreachable", f"{settings.token_url}: {type(exc).__name__}", 502
             )
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             return self._failed(
+                request,
                 "token_endpoint_error",
                 f"{settings.token_url} sent no token response ({type(exc).__name__})",
                 502,
             )
         claims = token.get("userinfo")
         if not isinstance(claims, dict) or claims.get("token_use") != "id":
-            return self._failed("invalid_id_token", "no Cognito id token came back from the token endpoint")
+            return self._failed(
+                request, "invalid_id_token", "no Cognito id token came back from the token endpoint"
+            )
         username = claims.get("cognito:username") or claims.get("username")
         groups = claims.get("cognito:groups") or []
         if not isinstance(username, str) or not username or not all(isinstance(g, str) for g in groups):
-            return self._failed("invalid_id_token", "the id token names no user")
+            return self._failed(request, "invalid_id_token", "the id token names no user")
         target = safe_next(request.session.pop("next", "/"))
         request.session.clear()
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
@@ -190,13 +195,20 @@ class BrowserLogin:
             503,
         )
 
-    def _failed(self, error: str, description: str, status: int = 400) -> Response:
-        """The page for a sign-in that did not work; a session the browser already had is left alone."""
+    def _failed(self, request: Request, error: str, description: str, status: int = 400) -> Response:
+        """The page for a sign-in that did not work; a session the browser already had is left alone.
+
+        "Try again" starts a login that returns to where the person was going.  Descriptions
+        written for developers (authlib's "CSRF Warning! State not equal...") give way to the
+        hint, which says it in words.
+        """
         logger.warning("login failed", extra={"error": error})
         hint = self.hints.get(
             error, "Start the login again; if it keeps failing, check the auth server's log."
         )
-        return error_page("Sign-in failed", f"{error}: {description}" if description else error, hint, status)
+        shown = error if error in QUIET_DESCRIPTIONS or not description else f"{error}: {description}"
+        retry = login_location(safe_next(request.session.get("next")))
+        return error_page("Sign-in failed", shown, hint, status, retry=retry)
 
 
 def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:

@@ -10,17 +10,10 @@ from html import escape
 
 from starlette.responses import HTMLResponse
 
+from mcp_gateway_core import html_page
 from mcp_gateway_core.contract import LOGOUT_PATH, login_location
 
 from .identity import Identity
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;max-width:46rem;margin:2.5rem auto;padding:0 1rem;color:#1f2328}
-h1{font-size:1.5rem}code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}
-table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem;border-bottom:1px solid #ddd;vertical-align:top}
-.button{display:inline-block;padding:.5rem 1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;text-decoration:none;font:inherit;cursor:pointer}
-.muted{color:#57606a}.error{border-left:4px solid #cf222e;padding-left:1rem}
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +25,7 @@ class ReachableServer:
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    html = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{_STYLE}</style></head>'
-        f"<body>{body}</body></html>"
-    )
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html_page.render(title, body), status_code=status, headers=html_page.HEADERS)
 
 
 def _logout_form(token: str) -> str:
@@ -97,8 +85,6 @@ def logout_page(token: str) -> HTMLResponse:
 def error_page(
     title: str, message: str, hint: str, status: int, retry: str = login_location("/")
 ) -> HTMLResponse:
-    body = (
-        f'<h1>{escape(title)}</h1><div class="error"><p id="error">{escape(message)}</p>'
-        f'<p id="hint">{escape(hint)}</p></div><p><a href="{escape(retry)}">Try again</a></p>'
+    return _page(
+        title, html_page.message(title, message, hint, [(retry, "Try again"), ("/", "Home")]), status
     )
-    return _page(title, body, status)

@@ -64,6 +64,7 @@ async def _validate_request(request: Request, limit: int) -> ValidateRequest:
         body=body,
         origin=request.headers.get("origin"),
         fetch_site=request.headers.get("sec-fetch-site"),
+        fetch_mode=request.headers.get("sec-fetch-mode"),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from mcp_gateway_core import json_limits
@@ -18,11 +19,12 @@ from mcp_gateway_core.contract import GATEWAY_SERVERS, login_location
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
 
 from .answers import Answer, error_answer, json_answer, redirect
-from .auth_client import Allow, AuthClient, Refusal, Unavailable
+from .auth_client import Allow, AuthClient, Outcome, Refusal, Unavailable
 from .config import GatewaySettings
 from .decision_cache import DecisionCache
 from .headers import auth_request_headers
 from .limits import Kind, OverLimit, Slots
+from .pages import mcp_endpoint_page, page, wants_page
 from .relay import relay
 from .request import GatewayRequest, read_request
 from .routes import Route, RouteStore
@@ -72,13 +74,24 @@ class Gateway:
             await (await self._ready()).send(send)
             return
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        browser = wants_page(scope["method"], Headers(scope=scope))
         try:
             path = normalise_path(raw_path)
         except BadRequest as exc:
-            await error_answer(400, "invalid_request", str(exc)).send(send)
+            if browser:
+                await page(400, "Not a valid address", str(exc), "Check the address you opened.").send(send)
+            else:
+                await error_answer(400, "invalid_request", str(exc)).send(send)
             return
         if path == "/" or path.startswith(("/oauth2/", "/.well-known/")):
             answer = await self._auth_page(scope, receive, path)
+            if browser and answer.status == 503:
+                answer = page(
+                    503,
+                    "Sign-in is not available",
+                    "The gateway's authorization service is not answering.",
+                    "Try again in a moment; if it lasts, the gateway's operator should look at its /ready.",
+                )
             await answer.send(send)
         else:
             await self._mcp(scope, receive, send, path)
@@ -113,10 +126,16 @@ class Gateway:
         except BodyTooLarge:
             await error_answer(413, "request_too_large", "request body is too large").send(send)
             return
+        browser = wants_page(request.method, request.headers)
         route = self.routes.routes.get(request.server)
         if route is None:
             reason = f"no MCP server named {request.server!r} here; the gateway's home page lists yours"
-            await error_answer(404, "not_found", reason, request.ids).send(send)
+            if browser:
+                await page(
+                    404, "No such MCP server", reason, "Open the home page for the servers open to you."
+                ).send(send)
+            else:
+                await error_answer(404, "not_found", reason, request.ids).send(send)
             return
         mismatch = request.header_mismatch()
         if mismatch:
@@ -124,7 +143,9 @@ class Gateway:
             return
 
         outcome = await self.auth.decide(request)
-        if isinstance(outcome, Unavailable):
+        if browser:
+            await _for_browser(request, outcome, self.settings.gateway_external_url).send(send)
+        elif isinstance(outcome, Unavailable):
             await error_answer(503, "auth_unavailable", outcome.reason, request.ids).send(send)
         elif isinstance(outcome, Refusal):
             await _refused(request, outcome).send(send)
@@ -221,29 +242,39 @@ class Gateway:
         return answer
 
 
-def _refused(request: GatewayRequest, refusal: Refusal) -> Answer:
-    """The auth server's refusal; a browser without a session is sent to sign in instead.
+def _for_browser(request: GatewayRequest, outcome: Outcome, external_url: str) -> Answer:
+    """A person's browser opened an MCP URL: sign in, or a page saying what happened or how to use it."""
+    if isinstance(outcome, Unavailable):
+        return page(503, "Not available", outcome.reason, "Try again in a moment.")
+    if isinstance(outcome, Refusal):
+        if outcome.status == 401 and "authorization" not in request.headers:
+            return redirect(login_location(request.public_url))
+        reason = _reason(outcome)[1]
+        return page(outcome.status, "Not allowed" if outcome.status == 403 else "Refused", reason, "")
+    return mcp_endpoint_page(external_url + request.public_url, request.server)
 
-    For JSON-RPC requests the refusal also becomes a JSON-RPC error per request, whose message
-    is the auth server's reason (the server, method and item refused, and what would allow
-    it), so that clients can show it; the status and ``WWW-Authenticate`` stay for OAuth.
-    """
-    is_browser = (
-        request.method == "GET"
-        and "text/html" in request.headers.get("accept", "")
-        and "authorization" not in request.headers
-    )
-    if refusal.status == 401 and is_browser:
-        return redirect(login_location(request.public_url))
-    if not request.ids:
-        return Answer(refusal.status, refusal.headers, refusal.body)
+
+def _reason(refusal: Refusal) -> tuple[str, str, dict[str, object]]:
+    """The auth server's error code, description and the rest of its JSON body."""
     try:
-        reason = json_limits.loads(refusal.body, max_bytes=len(refusal.body) + 1)
-        detail = dict(reason) if isinstance(reason, dict) else {}
+        body = json_limits.loads(refusal.body, max_bytes=len(refusal.body) + 1)
+        detail = dict(body) if isinstance(body, dict) else {}
     except json_limits.JsonRefused:
         detail = {}
     error = str(detail.pop("error", "refused"))
-    description = str(detail.pop("error_description", f"refused with HTTP {refusal.status}"))
+    return error, str(detail.pop("error_description", f"refused with HTTP {refusal.status}")), detail
+
+
+def _refused(request: GatewayRequest, refusal: Refusal) -> Answer:
+    """The auth server's refusal, as it came, and for JSON-RPC requests as a JSON-RPC error too.
+
+    The error's message is the auth server's reason (the server, method and item refused, and
+    what would allow it), so that clients can show it; the status and ``WWW-Authenticate``
+    stay for OAuth.
+    """
+    if not request.ids:
+        return Answer(refusal.status, refusal.headers, refusal.body)
+    error, description, detail = _reason(refusal)
     challenge = [(name, value) for name, value in refusal.headers if name == "www-authenticate"]
     return error_answer(refusal.status, error, description, request.ids, challenge, data=detail)
 

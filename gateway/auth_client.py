@@ -28,7 +28,16 @@ logger = logging.getLogger("gateway.auth")
 
 DECISION_STATUSES = frozenset({200, 400, 401, 403, 413})
 FORWARDED_TO_DECISION = frozenset(
-    {"authorization", "cookie", "accept", "content-type", "user-agent", "origin", "sec-fetch-site"}
+    {
+        "authorization",
+        "cookie",
+        "accept",
+        "content-type",
+        "user-agent",
+        "origin",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+    }
 )
 MAX_DECISION_BYTES = 1_048_576
 

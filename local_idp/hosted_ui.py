@@ -19,6 +19,8 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from mcp_gateway_core import html_page
+
 from .config import AppClient, IdpConfig, User
 from .grants import Grant, Grants
 
@@ -90,7 +92,9 @@ class HostedUi:
             return parsed
         user = self.config.users.get(username)
         if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
-            return self._login_page(request, fields, error="Incorrect username or password.", status=400)
+            return self._login_page(
+                request, fields, error="Incorrect username or password.", status=400, username=username
+            )
         response = self._issue_code(parsed, user)
         cookie = self._sessions.dumps({"u": user.username, "t": int(time.time())})
         response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", path="/")
@@ -111,11 +115,11 @@ class HostedUi:
         return hmac.new(self._csrf_key, cookie.encode(), hashlib.sha256).hexdigest()
 
     def _login_page(
-        self, request: Request, params: dict[str, str], error: str = "", status: int = 200
+        self, request: Request, params: dict[str, str], error: str = "", status: int = 200, username: str = ""
     ) -> HTMLResponse:
         """The form, with a CSRF field bound to the browser's XSRF-TOKEN cookie (set here if missing)."""
         cookie = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-        response = _login_form({**params, "_csrf": self._csrf_token(cookie)}, error, status)
+        response = _login_form({**params, "_csrf": self._csrf_token(cookie)}, error, status, username)
         response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="lax", path="/")
         return response
 
@@ -179,26 +183,37 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 
 def _error_page(message: str, status: int = 400) -> HTMLResponse:
-    body = f"""<!doctype html><html><head><title>Error</title></head><body>
-<h1>An error was encountered with the requested page.</h1><p id="error">{html.escape(message)}</p>
-</body></html>"""
-    return HTMLResponse(body, status_code=status)
+    body = (
+        '<div class="card"><h1>Something went wrong</h1><div class="error">'
+        f'<p id="error">{html.escape(message)}</p></div>'
+        '<p class="muted">Go back to the application you came from and start the sign-in again.</p></div>'
+    )
+    return HTMLResponse(
+        html_page.render("Sign-in error", body), status_code=status, headers=html_page.HEADERS
+    )
 
 
-def _login_form(params: dict[str, str], error: str = "", status: int = 200) -> HTMLResponse:
-    hidden = "\n".join(
+def _login_form(
+    params: dict[str, str], error: str = "", status: int = 200, username: str = ""
+) -> HTMLResponse:
+    """The sign-in form; after a failed attempt the error shows and the username stays filled in."""
+    hidden = "".join(
         f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
         for name, value in params.items()
         if name not in ("username", "password")
     )
-    problem = f'<p id="loginErrorMessage" role="alert">{html.escape(error)}</p>' if error else ""
-    body = f"""<!doctype html><html><head><title>Sign in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:22rem;margin:4rem auto}}label,input,button{{display:block;width:100%;margin:.4rem 0}}</style>
-</head><body><h1>Sign in with your username and password</h1>{problem}
-<form method="post" action="/login">{hidden}
-<label for="username">Username</label><input id="username" name="username" autocomplete="username" required>
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" name="signInSubmitButton">Sign in</button></form>
-<p><small>Local development identity provider; not Amazon Cognito.</small></p></body></html>"""
-    return HTMLResponse(body, status_code=status)
+    problem = (
+        f'<p class="error" id="loginErrorMessage" role="alert">{html.escape(error)}</p>' if error else ""
+    )
+    focus = "" if username else " autofocus"
+    body = (
+        '<div class="card"><h1>Sign in</h1><p class="muted">with your username and password</p>'
+        f'{problem}<form method="post" action="/login">{hidden}'
+        '<label for="username">Username</label>'
+        f'<input id="username" name="username" autocomplete="username" value="{html.escape(username)}" required{focus}>'
+        '<label for="password">Password</label>'
+        f'<input id="password" name="password" type="password" autocomplete="current-password" required{"" if focus else " autofocus"}>'
+        '<button class="button" type="submit" name="signInSubmitButton">Sign in</button></form>'
+        '<p class="muted"><small>Local development identity provider; not Amazon Cognito.</small></p></div>'
+    )
+    return HTMLResponse(html_page.render("Sign in", body), status_code=status, headers=html_page.HEADERS)

@@ -25,11 +25,11 @@ def run_service(
 ) -> int:
     """``name`` is the service's module, as :mod:`mcp_gateway_core.variables` knows it."""
     """Parse ``--host/--port``, build the ASGI app with ``build(port)`` and serve it with uvicorn."""
-    read = sorted(variable.name for variable in variables.read_by(name))
+    names = sorted(variable.name for variable in variables.read_by(name))
     parser = argparse.ArgumentParser(
         prog=f"python -m {name}",
         description=f"Runs the {name.replace('_', ' ')} (README: {name}). Settings come from the environment "
-        f"and the --env-file; .env.template documents each of them. This service reads: {', '.join(read)}.",
+        f"and the --env-file; .env.template documents each of them. This service reads: {', '.join(names)}.",
     )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
     parser.add_argument(

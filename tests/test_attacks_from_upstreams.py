@@ -244,25 +244,57 @@ def test_origin_is_validated_on_mcp_requests(
 
 
 @pytest.mark.parametrize(
-    ("fetch_site", "allowed"),
-    [(None, True), ("same-origin", True), ("none", True), ("same-site", False), ("cross-site", False)],
+    ("fetch_site", "fetch_mode", "allowed"),
+    [
+        (None, None, True),
+        ("same-origin", "cors", True),
+        ("none", "navigate", True),
+        ("same-site", "cors", False),
+        ("cross-site", "cors", False),
+        ("cross-site", "no-cors", False),
+        ("cross-site", "navigate", False),
+        ("same-site", "navigate", False),
+    ],
 )
 def test_a_session_cookie_authorizes_only_requests_from_the_gateways_own_origin(
-    stack: Stack, issuer: Issuer, hostile: HostileUpstream, fetch_site: str | None, allowed: bool
+    stack: Stack,
+    issuer: Issuer,
+    hostile: HostileUpstream,
+    fetch_site: str | None,
+    fetch_mode: str | None,
+    allowed: bool,
 ) -> None:
+    """Every POST here is something another page could make the browser send: a fetch, or a form."""
     hostile.reset()
     cookie = SessionCodec(SECRET, 3600).issue("mallory", ("mcp-registry-user",), None)
+    fetch = {"Sec-Fetch-Site": fetch_site, "Sec-Fetch-Mode": fetch_mode or ""} if fetch_site else {}
     headers = {
         "Cookie": f"mcp_gateway_session={cookie}",
         "Accept": ACCEPT,
         "Content-Type": "application/json",
+        **fetch,
     }
-    if fetch_site is not None:
-        headers["Sec-Fetch-Site"] = fetch_site
     answer = post(stack, headers, TOOL_CALL)
     assert answer.status_code == (200 if allowed else 403), answer.text
-    bearer = {**restricted(issuer), **({"Sec-Fetch-Site": fetch_site} if fetch_site else {})}
-    assert post(stack, bearer, TOOL_CALL).status_code == 200, "a Bearer token is not ambient"
+    assert post(stack, {**restricted(issuer), **fetch}, TOOL_CALL).status_code == 200, (
+        "a Bearer token is not ambient"
+    )
+
+
+@pytest.mark.parametrize("fetch_site", ["same-site", "cross-site"])
+def test_a_top_level_link_from_elsewhere_still_shows_the_page(stack: Stack, fetch_site: str) -> None:
+    """A GET navigation (a link, the redirect back from the sign-in page) may use the cookie: nothing changes."""
+    cookie = SessionCodec(SECRET, 3600).issue("mallory", ("mcp-registry-user",), None)
+    answer = httpx2.get(
+        f"{stack.gateway_url}/hostile/mcp",
+        headers={
+            "Cookie": f"mcp_gateway_session={cookie}",
+            "Accept": "text/html",
+            "Sec-Fetch-Site": fetch_site,
+            "Sec-Fetch-Mode": "navigate",
+        },
+    )
+    assert answer.status_code == 200 and "is an MCP server" in answer.text
 
 
 # Item 9: filtering holds however the upstream spells a tools/list result.
