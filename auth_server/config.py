@@ -29,6 +29,8 @@ class Settings:
     user_pool_id: str | None
     client_id: str | None
     client_secret: str | None
+    mcp_client_id: str | None
+    """The public app client MCP clients sign people in with; shown in the home page's snippets."""
     cognito_domain: str | None
     token_url: str | None
     issuer: str
@@ -120,6 +122,7 @@ class Settings:
             user_pool_id=pool_id,
             client_id=client_id,
             client_secret=read(v.COGNITO_CLIENT_SECRET),
+            mcp_client_id=read(v.MCP_PUBLIC_CLIENT_ID),
             cognito_domain=domain,
             token_url=read(v.COGNITO_TOKEN_URL) or (f"{domain}/oauth2/token" if domain else None),
             issuer=issuer or "",

@@ -1,4 +1,4 @@
-"""The gateway's front page: who you are, and the MCP servers and tools open to you.
+"""The gateway's front page: who you are, the MCP servers and tools open to you, and how to connect.
 
 The gateway names the servers it routes in ``X-Gateway-Servers``; only those a rule lets
 this person reach are listed.
@@ -12,6 +12,7 @@ from starlette.responses import Response
 from mcp_gateway_core.contract import GATEWAY_SERVERS
 
 from .components import Components
+from .connect_snippets import snippets
 from .identity import AuthenticationError, Identity
 from .pages import ReachableServer, home_page
 from .session import session_cookie_values
@@ -34,11 +35,11 @@ async def home(request: Request) -> Response:
     policy = components.policies.current
     scopes = policy.scopes_for(identity)
     names = sorted({name.strip() for name in request.headers.get(GATEWAY_SERVERS, "").split(",")} - {""})
-    servers = [
-        ReachableServer(
-            name, f"{settings.gateway_external_url}/{name}/mcp", policy.allowed_tools(scopes, name)
-        )
-        for name in names
-        if policy.allows(scopes, name, None, None)
-    ]
+    servers = []
+    for name in names:
+        if not policy.allows(scopes, name, None, None):
+            continue
+        url = f"{settings.gateway_external_url}/{name}/mcp"
+        found = tuple(snippets(name, url, settings.mcp_client_id))
+        servers.append(ReachableServer(name, url, policy.allowed_tools(scopes, name), found))
     return home_page(identity, scopes, servers, logout_token)

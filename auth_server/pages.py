@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 from mcp_gateway_core import html_page
 from mcp_gateway_core.contract import LOGOUT_PATH, login_location
 
+from .connect_snippets import Snippet
 from .identity import Identity
 
 
@@ -22,6 +23,7 @@ class ReachableServer:
     url: str
     tools: tuple[str, ...]
     """Tools the person may call; ``("*",)`` for all."""
+    snippets: tuple[Snippet, ...] = ()
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -55,6 +57,8 @@ def home_page(
         if servers
         else '<p class="muted">No MCP server is open to you yet; ask an administrator for a group.</p>'
     )
+    if servers:
+        table += "<h2>Connect a client</h2>" + "".join(_connect(server) for server in servers)
     body = (
         f'<h1>MCP gateway</h1><p>Signed in as <strong id="user">{escape(identity.user)}</strong>'
         f"{f' ({escape(identity.email)})' if identity.email else ''}</p>"
@@ -64,6 +68,17 @@ def home_page(
         f"{_logout_form(logout_token)}"
     )
     return _page("MCP gateway", body)
+
+
+def _connect(server: ReachableServer) -> str:
+    items = "".join(
+        f'<details class="snippet"><summary>{escape(snippet.client)}</summary><p class="muted">{escape(snippet.how)}</p>'
+        f"<pre><code>{escape(snippet.text)}</code></pre>"
+        f'<p class="muted">Signs in through {", ".join(f"<code>{escape(url)}</code>" for url in snippet.callbacks)}'
+        " (an allowed callback URL of the app client)</p></details>"
+        for snippet in server.snippets
+    )
+    return f'<h3 id="connect-{escape(server.name)}">{escape(server.name)}</h3>{items}'
 
 
 def _tools(tools: tuple[str, ...]) -> str:

@@ -22,6 +22,8 @@ from .processes import ROOT, Service, free_port
 
 IDP_CONFIG = ROOT / "local_idp" / "dev.yml"
 WEB_CLIENT = "mcp-gateway-web"
+MCP_CLIENT = "mcp-client"
+"""The dev pool's public app client for MCP clients (code + PKCE, no secret)."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def start_stack(
                 "COGNITO_JWKS_URL": f"{issuer}/.well-known/jwks.json",
                 "COGNITO_DOMAIN": stack.idp_url,
                 "COGNITO_CLIENT_ID": WEB_CLIENT,
+                "MCP_PUBLIC_CLIENT_ID": MCP_CLIENT,
                 "ALLOWED_CLIENT_IDS": ",".join(stack.idp["clients"]),
                 "SESSION_COOKIE_SECURE": "false",
             }

@@ -15,8 +15,10 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from auth_server.connect_snippets import Snippet, snippets
 from devstack.processes import Service
-from devstack.stack import Stack
+from devstack.stack import IDP_CONFIG, MCP_CLIENT, Stack
+from local_idp.config import load_config
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, log_in_as
 from tests.test_login import log_in, start_login
 
@@ -159,3 +161,37 @@ def test_in_a_browser_the_sign_in_page_is_a_product(local_stack: Stack, chromium
         assert width <= 390, f"the home page fits a phone: {width}px"
     finally:
         context.close()
+
+
+def test_the_home_page_gives_ready_to_copy_snippets_without_secrets(local_stack: Stack) -> None:
+    with httpx2.Client(follow_redirects=False) as browser:
+        log_in(browser, local_stack, "alice", "alice-password")
+        home = browser.get(f"{local_stack.gateway_url}/").text
+    url = f"{local_stack.gateway_url}/fininfo/mcp"
+    for client in (
+        "Claude Code",
+        "Claude Desktop",
+        "VS Code",
+        "Cursor",
+        "MCP Inspector",
+        "mcp-remote",
+        "Claude (web",
+    ):
+        assert f"<summary>{client}" in home, client
+    assert (
+        f"claude mcp add --transport http --client-id mcp-client --callback-port 8976 fininfo {url}" in home
+    )
+    assert "https://claude.ai/api/mcp/auth_callback" in home
+    for secret in ("agent-dev-secret", "web-secret", "alice-password", "mcp_gateway_session="):
+        assert secret not in home
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    snippets("fininfo", "http://localhost:8080/fininfo/mcp", MCP_CLIENT),
+    ids=lambda snippet: snippet.client,
+)
+def test_the_dev_pool_lets_every_snippet_sign_in(snippet: Snippet) -> None:
+    """The local stack works with each client its home page sets up: every callback is allowed."""
+    client = load_config(IDP_CONFIG).clients[MCP_CLIENT]
+    assert set(snippet.callbacks) <= set(client.callback_urls), snippet.client
