@@ -1,7 +1,8 @@
 """The gateway's front page: who you are, the MCP servers and tools open to you, and how to connect.
 
-The gateway names the servers it routes in ``X-Gateway-Servers``; only those a rule lets
-this person reach are listed.
+The gateway names the servers it routes in ``X-Gateway-Servers`` and the tools each listed
+in ``X-Gateway-Tools``; only servers a rule lets this person reach are shown, and where the
+rule says "all tools" the page names them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mcp_gateway_core.contract import GATEWAY_SERVERS
+from mcp_gateway_core.contract import GATEWAY_SERVERS, GATEWAY_TOOLS, decode_tools
 
 from .components import Components
 from .connect_snippets import snippets
@@ -35,11 +36,14 @@ async def home(request: Request) -> Response:
     policy = components.policies.current
     scopes = policy.scopes_for(identity)
     names = sorted({name.strip() for name in request.headers.get(GATEWAY_SERVERS, "").split(",")} - {""})
+    listed = decode_tools(request.headers.get(GATEWAY_TOOLS, ""))
     servers = []
     for name in names:
         if not policy.allows(scopes, name, None, None):
             continue
         url = f"{settings.gateway_external_url}/{name}/mcp"
         found = tuple(snippets(name, url, settings.mcp_client_id))
-        servers.append(ReachableServer(name, url, policy.allowed_tools(scopes, name), found))
+        servers.append(
+            ReachableServer(name, url, policy.allowed_tools(scopes, name), listed.get(name), found)
+        )
     return home_page(identity, scopes, servers, logout_token)

@@ -23,6 +23,8 @@ class ReachableServer:
     url: str
     tools: tuple[str, ...]
     """Tools the person may call; ``("*",)`` for all."""
+    listed: tuple[str, ...] | None
+    """The tools the server offers, as the gateway last listed them; None when it could not."""
     snippets: tuple[Snippet, ...] = ()
 
 
@@ -49,7 +51,7 @@ def home_page(
     rows = "".join(
         f'<tr class="server"><td><strong>{escape(server.name)}</strong></td>'
         f'<td><code class="url">{escape(server.url)}</code></td>'
-        f'<td class="tools">{_tools(server.tools)}</td></tr>'
+        f'<td class="tools">{_tools(server.tools, server.listed)}</td></tr>'
         for server in servers
     )
     table = (
@@ -81,12 +83,24 @@ def _connect(server: ReachableServer) -> str:
     return f'<h3 id="connect-{escape(server.name)}">{escape(server.name)}</h3>{items}'
 
 
-def _tools(tools: tuple[str, ...]) -> str:
+def _tools(tools: tuple[str, ...], listed: tuple[str, ...] | None) -> str:
     if tools == ("*",):
-        return "all tools"
+        if listed is None:
+            return 'all tools <span class="muted">(the server did not list them just now)</span>'
+        if not listed:
+            return 'all tools <span class="muted">(the server offers none)</span>'
+        return "all tools:<br>" + "<br>".join(f"<code>{escape(tool)}</code>" for tool in listed)
     if not tools:
         return '<span class="muted">none (you may list them)</span>'
-    return "<br>".join(f"<code>{escape(tool)}</code>" for tool in tools)
+    return "<br>".join(
+        f"<code>{escape(tool)}</code>"
+        + (
+            ' <span class="muted">(not offered by the server)</span>'
+            if listed is not None and tool not in listed
+            else ""
+        )
+        for tool in tools
+    )
 
 
 def logout_page(token: str) -> HTMLResponse:

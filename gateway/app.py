@@ -13,9 +13,9 @@ import logging
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from mcp_gateway_core import json_limits
+from mcp_gateway_core import html_page, json_limits
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
-from mcp_gateway_core.contract import GATEWAY_SERVERS, login_location
+from mcp_gateway_core.contract import GATEWAY_SERVERS, GATEWAY_TOOLS, encode_tools, login_location
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
 
 from .answers import Answer, error_answer, json_answer, redirect
@@ -29,6 +29,7 @@ from .relay import relay
 from .request import GatewayRequest, read_request
 from .routes import Route, RouteStore
 from .session_binding import Binding, SessionBindings
+from .tool_catalog import ToolCatalog
 from .upstream import Upstreams
 
 logger = logging.getLogger("gateway")
@@ -46,6 +47,7 @@ class Gateway:
         self.upstreams = Upstreams(settings.session_cookie_name, settings.limits)
         self.sessions = SessionBindings()
         self.slots = Slots(settings.limits)
+        self.catalog = ToolCatalog(settings.tool_catalog_seconds)
         self._watcher: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
@@ -60,6 +62,7 @@ class Gateway:
             self._watcher.cancel()
         await self.auth.close()
         await self.upstreams.close()
+        await self.catalog.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -72,6 +75,9 @@ class Gateway:
             return
         if scope["path"] == "/ready":
             await (await self._ready()).send(send)
+            return
+        if scope["path"] == html_page.FAVICON_PATH:
+            await Answer(200, list(html_page.FAVICON_HEADERS.items()), html_page.FAVICON).send(send)
             return
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         browser = wants_page(scope["method"], Headers(scope=scope))
@@ -220,7 +226,8 @@ class Gateway:
     async def _auth_page(self, scope: Scope, receive: Receive, path: str) -> Answer:
         """``/``, ``/oauth2/*`` and ``/.well-known/*`` belong to the auth server; passed through.
 
-        The home page lists the caller's servers, so it is told the gateway's route names.
+        The home page lists the caller's servers and their tools, so it is told the gateway's
+        route names and the tools each listed (see :mod:`gateway.tool_catalog`).
         """
         try:
             body = await read_body(receive, _header(scope, b"content-length"), self.settings.max_body_bytes)
@@ -234,6 +241,10 @@ class Gateway:
             forwarded_host=_header(scope, b"host") or "",
         )
         headers.append((GATEWAY_SERVERS, ",".join(sorted(self.routes.routes))))
+        if path == "/" and scope["method"] == "GET":
+            headers.append(
+                (GATEWAY_TOOLS, encode_tools(await self.catalog.tools(self.routes.routes.values())))
+            )
         query = scope.get("query_string", b"").decode("latin-1")
         target = quote_path(path) + (f"?{query}" if query else "")
         answer = await self.auth.page(scope["method"], target, headers, body)

@@ -23,6 +23,8 @@ class GatewaySettings:
     max_body_bytes: int
     routes_reload_seconds: float
     decision_cache_seconds: float
+    tool_catalog_seconds: float
+    """How long the home page reuses a server's tool listing; 0: never ask upstreams."""
     limits: Limits
 
     @classmethod
@@ -38,6 +40,7 @@ class GatewaySettings:
             max_body_bytes=read(v.MAX_BODY_BYTES),
             routes_reload_seconds=read(v.ROUTES_RELOAD_SECONDS),
             decision_cache_seconds=read(v.DECISION_CACHE_SECONDS),
+            tool_catalog_seconds=read(v.TOOL_CATALOG_SECONDS),
             limits=Limits(
                 streams_per_caller=read(v.MAX_STREAMS_PER_CALLER),
                 requests_per_caller=read(v.MAX_REQUESTS_PER_CALLER),

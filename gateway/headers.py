@@ -97,6 +97,11 @@ def upstream_request_headers(
     return headers
 
 
+def catalog_request_headers(static: Mapping[str, str]) -> dict[str, str]:
+    """What reaches an upstream the gateway asks itself (its tool listing): the route's headers, no caller."""
+    return {**static, "accept-encoding": "identity", **dict.fromkeys(IDENTITY_HEADERS, "")}
+
+
 def auth_request_headers(
     incoming: Iterable[tuple[str, str]], *, forwarded_for: str, forwarded_proto: str, forwarded_host: str
 ) -> list[tuple[str, str]]:

@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mcp_gateway_core import html_page
+
 from .config import IdpConfig
 from .grants import Grants
 from .hosted_ui import HostedUi
@@ -38,6 +40,7 @@ class LocalIdp:
                 Route("/oauth2/revoke", tokens.revoke, methods=["POST"]),
                 Route("/logout", ui.logout, methods=["GET"]),
                 Route("/health", self.health),
+                Route(html_page.FAVICON_PATH, favicon),
             ]
         )
         app.router.redirect_slashes = False
@@ -68,3 +71,7 @@ class LocalIdp:
                 "userinfo_endpoint": f"{base}/oauth2/userInfo",
             }
         )
+
+
+async def favicon(request: Request) -> Response:
+    return Response(html_page.FAVICON, headers=html_page.FAVICON_HEADERS)

@@ -9,9 +9,10 @@ silently turn into an empty identity on the other.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 VALIDATE_PATH = "/validate"
 LOGIN_PATH = "/oauth2/login/cognito"
@@ -22,6 +23,10 @@ ORIGINAL_URL = "x-original-url"
 ORIGINAL_METHOD = "x-original-method"
 GATEWAY_SERVERS = "x-gateway-servers"
 """Sent by the gateway to the auth server's own pages: the route names it serves, comma separated."""
+GATEWAY_TOOLS = "x-gateway-tools"
+"""Sent with the home page: the tools each server listed, ``server=tool,tool;server=...`` (see below)."""
+MAX_TOOLS_HEADER = 16_384
+"""Servers whose names would take the header past this are left out (shown as "all tools")."""
 POLICY_VERSION = "x-policy-version"
 
 IDENTITY_HEADERS = (
@@ -160,3 +165,26 @@ def _integer(data: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{key} is not an integer")
     return value
+
+
+def encode_tools(listing: Mapping[str, Sequence[str]]) -> str:
+    """``listing`` as one header value; names are percent-encoded, so no separator can be spoofed."""
+    parts: list[str] = []
+    size = 0
+    for server, tools in sorted(listing.items()):
+        part = quote(server, safe="") + "=" + ",".join(quote(tool, safe="") for tool in tools)
+        if size + len(part) + 1 > MAX_TOOLS_HEADER:
+            continue
+        parts.append(part)
+        size += len(part) + 1
+    return ";".join(parts)
+
+
+def decode_tools(value: str) -> dict[str, tuple[str, ...]]:
+    """The inverse of :func:`encode_tools`; display only, so what does not parse is left out."""
+    listing: dict[str, tuple[str, ...]] = {}
+    for part in value.split(";"):
+        server, found, tools = part.partition("=")
+        if found and server:
+            listing[unquote(server)] = tuple(unquote(tool) for tool in tools.split(",") if tool)
+    return listing

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx2
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from devstack.stack import Ports, Stack, start_stack
+from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.issuer import Issuer
 from tests.servers import free_port
 
@@ -46,3 +49,14 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's headless Chromium, driven by Playwright, per module: Playwright's sync API holds an
+    event loop in this thread while it runs, which the asyncio tests of other modules need."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is required (./scripts/test installs it)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield launched
+        launched.close()

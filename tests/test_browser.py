@@ -5,29 +5,16 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from devstack.stack import Stack
 from tests.servers import ROOT
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OUTPUT = Path(os.environ.get("TEST_OUTPUT_DIR", ROOT / "test-output")) / "browser"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOOL_CALL = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -50,17 +37,8 @@ TOOL_HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is required (./scripts/test installs it)"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        yield launched
-        launched.close()
-
-
-def test_log_in_use_a_tool_log_out_be_refused(local_stack: Stack, browser: Browser) -> None:
-    context = browser.new_context()
+def test_log_in_use_a_tool_log_out_be_refused(local_stack: Stack, chromium: Browser) -> None:
+    context = chromium.new_context()
     page: Page = context.new_page()
 
     page.goto(f"{local_stack.gateway_url}/")
@@ -144,7 +122,9 @@ def log_in_as(page: Page, local_stack: Stack, username: str, password: str) -> N
     page.wait_for_url(f"{local_stack.gateway_url}/")
 
 
-def test_a_page_of_another_origin_cannot_use_the_session_cookie(local_stack: Stack, browser: Browser) -> None:
+def test_a_page_of_another_origin_cannot_use_the_session_cookie(
+    local_stack: Stack, chromium: Browser
+) -> None:
     """The same site, another port: the browser attaches the Lax cookie, so Origin must be checked."""
     body = json.dumps({**TOOL_CALL, "params": {**TOOL_CALL["params"], "arguments": {"timezone": "UTC"}}})  # type: ignore[dict-item]
     script = (
@@ -153,7 +133,7 @@ def test_a_page_of_another_origin_cannot_use_the_session_cookie(local_stack: Sta
         ".then(() => document.title = 'sent', () => document.title = 'failed')"
     )
     site = AttackSite({"/attack": f"<html><body><script>{script}</script></body></html>"})
-    context = browser.new_context()
+    context = chromium.new_context()
     try:
         page = context.new_page()
         log_in_as(page, local_stack, "alice", "alice-password")
@@ -175,11 +155,11 @@ def test_a_page_of_another_origin_cannot_use_the_session_cookie(local_stack: Sta
 
 
 def test_a_page_elsewhere_cannot_sign_the_browser_in_as_someone_else(
-    local_stack: Stack, browser: Browser
+    local_stack: Stack, chromium: Browser
 ) -> None:
     """Login CSRF: another site auto-posts alice's credentials to the IdP's form in the victim's browser."""
-    context = browser.new_context()
-    attacker = browser.new_context()
+    context = chromium.new_context()
+    attacker = chromium.new_context()
     try:
         form_page = attacker.new_page()
         form_page.goto(f"{local_stack.gateway_url}/oauth2/login/cognito?next=/")

@@ -7,19 +7,18 @@ Chromium, asserting on the rendered page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from auth_server.connect_snippets import Snippet, snippets
 from devstack.processes import Service
 from devstack.stack import IDP_CONFIG, MCP_CLIENT, Stack
 from local_idp.config import load_config
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, log_in_as
+from tests.test_browser import log_in_as
 from tests.test_login import log_in, start_login
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -120,14 +119,6 @@ def test_a_bad_password_keeps_the_username_and_shows_the_error(local_stack: Stac
         assert 'value="alice"' in wrong.text
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
-        yield launched
-        launched.close()
-
-
 def test_in_a_browser_an_mcp_url_and_an_unknown_server_are_pages(
     local_stack: Stack, chromium: Browser
 ) -> None:
@@ -195,3 +186,14 @@ def test_the_dev_pool_lets_every_snippet_sign_in(snippet: Snippet) -> None:
     """The local stack works with each client its home page sets up: every callback is allowed."""
     client = load_config(IDP_CONFIG).clients[MCP_CLIENT]
     assert set(snippet.callbacks) <= set(client.callback_urls), snippet.client
+
+
+@pytest.mark.parametrize("service", ["gateway", "idp"])
+def test_every_page_origin_answers_the_icon_request(local_stack: Stack, service: str) -> None:
+    """Browsers ask each origin for /favicon.ico; an answer instead of a 404 in the logs on every page."""
+    origin = local_stack.gateway_url if service == "gateway" else local_stack.idp_url
+    icon = httpx2.get(f"{origin}/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert icon.content.startswith(b"<svg")
+    home = httpx2.get(f"{local_stack.gateway_url}/", headers=BROWSER)
+    assert '<link rel="icon" type="image/svg+xml" href="/favicon.ico">' in home.text
