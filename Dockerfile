@@ -14,6 +14,7 @@ COPY gateway ./gateway
 COPY local_idp ./local_idp
 COPY example_servers ./example_servers
 COPY devstack ./devstack
+COPY doctor ./doctor
 COPY scopes.yml routes.yml ./
 COPY deploy ./deploy
 RUN pip install . \

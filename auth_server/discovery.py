@@ -48,7 +48,7 @@ def discovery_routes(settings: Settings, policies: PolicyStore) -> list[Route]:
             metadata.update(
                 resource=settings.gateway_external_url,
                 resource_name="MCP gateway",
-                scopes_supported=list(policies.current.resource_scopes()),
+                scopes_supported=list(policies.current.requestable_scopes()),
             )
             return JSONResponse(metadata)
         try:
@@ -85,7 +85,7 @@ def discovery_routes(settings: Settings, policies: PolicyStore) -> list[Route]:
                     "client_secret_post",
                     "none",
                 ],
-                "scopes_supported": [*OIDC_SCOPES, *policies.current.resource_scopes()],
+                "scopes_supported": [*OIDC_SCOPES, *policies.current.requestable_scopes()],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
             }

@@ -41,7 +41,8 @@ LOGIN_STATE_SECONDS = 600
 SCOPES = "openid email profile"
 
 
-def _hints(settings: Settings, callback: str) -> dict[str, str]:
+def login_hints(settings: Settings, callback: str) -> dict[str, str]:
+    """What each OAuth error of a sign-in means for this deployment, and its fix (the doctor says the same)."""
     client = settings.client_id or "(COGNITO_CLIENT_ID)"
     return {
         "redirect_mismatch": f"{callback} is not an allowed callback URL of app client {client}: add it in the "
@@ -67,7 +68,7 @@ class BrowserLogin:
         self.settings = settings
         self.sessions = sessions
         self.callback = settings.gateway_external_url + CALLBACK_PATH
-        self.hints = _hints(settings, self.callback)
+        self.hints = login_hints(settings, self.callback)
         self.configured = bool(settings.cognito_domain and settings.client_id)
         self.oauth = OAuth()
         if self.configured:

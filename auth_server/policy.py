@@ -181,6 +181,21 @@ class Policy:
             )
         )
 
+    def requestable_scopes(self) -> tuple[str, ...]:
+        """What MCP clients are told they may ask for: every server's :meth:`scopes_naming`.
+
+        Wildcard scopes (rules for server ``*`` only) are left out: they open every server, so
+        they reach people through groups and agents through their app client, never by asking.
+        Advertising them makes clients that request a whole list end in ``invalid_scope``.
+        """
+        return tuple(
+            sorted(
+                scope
+                for scope, rules in self.rules.items()
+                if "/" in scope and any(rule.server != "*" for rule in rules)
+            )
+        )
+
     def resource_scopes(self) -> tuple[str, ...]:
         """Every resource-server scope (``name/permission``) the policy gives a meaning to."""
         return tuple(sorted(scope for scope in self.rules if "/" in scope))

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mcp_gateway_core import html_page
+from mcp_gateway_core import cognito, html_page
 
 from .config import IdpConfig
 from .grants import Grants
@@ -64,7 +64,7 @@ class LocalIdp:
                 "jwks_uri": f"{self.issuer}/.well-known/jwks.json",
                 "response_types_supported": ["code", "token"],
                 "revocation_endpoint": f"{base}/oauth2/revoke",
-                "scopes_supported": ["openid", "email", "phone", "profile"],
+                "scopes_supported": list(cognito.OIDC_SCOPES),
                 "subject_types_supported": ["public"],
                 "token_endpoint": f"{base}/oauth2/token",
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

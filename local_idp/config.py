@@ -13,7 +13,7 @@ from mcp_gateway_core import cognito
 from mcp_gateway_core.yaml_file import ConfigFileError, Location, load_model
 
 FLOWS = frozenset({"code", "client_credentials"})
-OIDC_SCOPES = frozenset({"openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"})
+OIDC_SCOPES = frozenset({*cognito.OIDC_SCOPES, "aws.cognito.signin.user.admin"})
 
 
 class IdpConfigError(Exception):

@@ -10,6 +10,10 @@ POOL_ID = re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)_[0-9A-Za-z]+$")
 DOMAIN_PREFIX = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
+OIDC_SCOPES = ("openid", "email", "phone", "profile")
+"""What Cognito's openid-configuration lists as ``scopes_supported``, for every pool."""
+
+
 def issuer(region: str, pool_id: str) -> str:
     return f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
 

@@ -23,8 +23,10 @@ from .http_limits import limited_protocol
 def run_service(
     name: str, default_port: int, build: Callable[[int], Any], argv: list[str] | None = None
 ) -> int:
-    """``name`` is the service's module, as :mod:`mcp_gateway_core.variables` knows it."""
-    """Parse ``--host/--port``, build the ASGI app with ``build(port)`` and serve it with uvicorn."""
+    """Parse ``--host/--port``, build the ASGI app with ``build(port)`` and serve it with uvicorn.
+
+    ``name`` is the service's module, as :mod:`mcp_gateway_core.variables` knows it.
+    """
     names = sorted(variable.name for variable in variables.read_by(name))
     parser = argparse.ArgumentParser(
         prog=f"python -m {name}",

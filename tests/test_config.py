@@ -130,7 +130,9 @@ def test_a_shared_setting_is_refused_the_same_way_by_every_service(variable: str
     assert problems[0] == problems[1] == [(variable, problems[0][0][1])]
 
 
-@pytest.mark.parametrize("module", ["auth_server", "gateway", "local_idp", "devstack", "mcp_gateway_auth"])
+@pytest.mark.parametrize(
+    "module", ["auth_server", "gateway", "local_idp", "devstack", "doctor", "mcp_gateway_auth"]
+)
 def test_every_entry_points_help_is_plain_text_pointing_at_the_template(module: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", module, "--help"],

@@ -47,7 +47,7 @@ def test_401_points_at_resource_metadata_whose_resource_matches_byte_for_byte(
 def test_root_and_unknown_resource_metadata(local_stack: Stack) -> None:
     root = httpx2.get(f"{local_stack.gateway_url}/.well-known/oauth-protected-resource").json()
     assert root["resource"] == local_stack.gateway_url
-    assert "mcp-servers-unrestricted/execute" in root["scopes_supported"]
+    assert root["scopes_supported"] == ["mcp-servers-restricted/read"], "wildcard scopes are not offered"
     missing = httpx2.get(f"{local_stack.gateway_url}/.well-known/oauth-protected-resource/nosuch/mcp")
     assert missing.status_code == 404
     spoofed = httpx2.get(
@@ -67,7 +67,7 @@ def test_authorization_server_metadata_republishes_the_idp_with_pkce(
     assert metadata["authorization_endpoint"] == f"{local_stack.idp_url}/oauth2/authorize"
     assert metadata["token_endpoint"] == f"{local_stack.idp_url}/oauth2/token"
     assert metadata["jwks_uri"] == f"{local_stack.idp_url}/us-east-1_localdev/.well-known/jwks.json"
-    assert {"openid", "email", "profile", "mcp-servers-restricted/read"} <= set(metadata["scopes_supported"])
+    assert metadata["scopes_supported"] == ["openid", "email", "profile", "mcp-servers-restricted/read"]
     assert httpx2.get(metadata["jwks_uri"]).status_code == 200
 
 
