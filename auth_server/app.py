@@ -63,7 +63,7 @@ async def ready(request: Request) -> JSONResponse:
     components: Components = request.app.state.components
     policy = components.policies.current
     problems = list(policy.errors)
-    if not components.jwks.has_keys:
+    if not await components.jwks.ready():
         problems.append(
             f"no signing keys from {components.jwks.url} ({components.jwks.last_error or 'not fetched yet'}); "
             "check COGNITO_USER_POOL_ID and AWS_REGION (or COGNITO_ISSUER / COGNITO_JWKS_URL) and that the "

@@ -69,6 +69,16 @@ class JwksCache:
         await self.refresh(penalise=self._fetched_at is not None)
         return self._keys.get(kid)
 
+    async def ready(self) -> bool:
+        """Whether keys are cached; without any, fetch once more (at most once a penalty window).
+
+        Readiness probes call this, so an auth server that started before its issuer was
+        reachable becomes ready by itself instead of waiting for the first token.
+        """
+        if not self._keys and self._clock() >= self._blocked_until:
+            await self.refresh()
+        return self.has_keys
+
     async def refresh(self, *, penalise: bool = False) -> bool:
         """Fetch the JWKS once, or join the fetch already under way; True when it succeeded."""
         if self._inflight is None:

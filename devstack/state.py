@@ -11,9 +11,6 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 
 class State:
     def __init__(self, root: Path) -> None:
@@ -29,14 +26,8 @@ class State:
         return path.read_text().strip()
 
     def idp_key(self) -> Path:
-        path = self.root / "idp-key.pem"
-        if not path.exists():
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            _write_private(path, pem)
-        return path
+        """Where the local IdP keeps its signing key: it creates the file on its first start."""
+        return self.root / "idp-key.pem"
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -2,8 +2,8 @@
 
 Reads ``IDP_CONFIG`` (default: the bundled dev pool, ``local_idp/dev.yml``),
 ``IDP_PUBLIC_URL`` (default ``http://localhost:<port>``), ``IDP_ISSUER`` (default
-``<public url>/<pool id>``) and ``IDP_KEY_FILE`` (a PEM RSA key; default: a key
-generated at start, so tokens do not survive a restart).
+``<public url>/<pool id>``) and ``IDP_KEY_FILE`` (a PEM RSA key, created if missing;
+default: a key generated at start, so tokens do not survive a restart).
 """
 
 from __future__ import annotations

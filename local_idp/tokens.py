@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,18 @@ class SigningKeys:
 
     @classmethod
     def from_pem(cls, path: Path) -> SigningKeys:
-        """One private key for both token kinds, published under two kids as Cognito does."""
+        """One private key for both token kinds, published under two kids as Cognito does.
+
+        A missing file is created first (owner-only), so a key file in a kept folder or volume
+        makes tokens and logins survive restarts without a separate set-up step.
+        """
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(_new_key().as_pem(private=True))
         pem = path.read_bytes()
         access = RSAKey.import_key(pem, parameters={"kid": "local-access"})
         return cls(access, RSAKey.import_key(pem, parameters={"kid": "local-id"}))

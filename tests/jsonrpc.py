@@ -19,6 +19,15 @@ def notification(method: str, **params: Any) -> dict[str, Any]:
     return message
 
 
+INITIALIZE = request(
+    "initialize",
+    protocolVersion="2025-06-18",
+    capabilities={},
+    clientInfo={"name": "tests", "version": "1"},
+)
+"""An initialize of a session-era client, the first message of most tests."""
+
+
 def tool_call(
     name: str, id: int | str = 1, arguments: dict[str, Any] | None = None, **params: Any
 ) -> dict[str, Any]:

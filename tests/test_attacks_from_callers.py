@@ -24,7 +24,7 @@ import pytest
 from devstack.stack import Stack
 from tests.hostile import HostileUpstream, Received, json_response
 from tests.issuer import Issuer
-from tests.jsonrpc import notification, tool_call
+from tests.jsonrpc import INITIALIZE, notification, tool_call
 from tests.servers import ServiceProcess
 from tests.stack import start_issuer_stack
 
@@ -338,17 +338,7 @@ async def test_one_caller_holding_many_streams_starves_nobody(
             async with others:
                 assert [response.status_code for response in mine] == [200, 200], "limits are per caller"
             started = time.monotonic()
-            initialize = {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "a", "version": "1"},
-                },
-            }
-            answer = await http.post("/fininfo/mcp", json=initialize, headers=admin)
+            answer = await http.post("/fininfo/mcp", json=INITIALIZE, headers=admin)
             assert answer.status_code == 200, "another server answers as usual"
             assert time.monotonic() - started < 2
         statuses = []

@@ -21,6 +21,7 @@ from auth_server.session import SessionCodec
 from devstack.stack import Stack
 from tests.hostile import HostileUpstream, Received, json_response, response
 from tests.issuer import Issuer
+from tests.jsonrpc import INITIALIZE
 from tests.stack import SECRET, start_issuer_stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -368,17 +369,7 @@ def test_forbidden_tools_never_reach_a_restricted_caller(
 
 
 def initialize(stack: Stack, headers: dict[str, str], server: str = "currenttime") -> str:
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    answer = post(stack, headers, message, server)
+    answer = post(stack, headers, INITIALIZE, server)
     assert answer.status_code == 200, answer.text
     session = answer.headers["mcp-session-id"]
     initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}

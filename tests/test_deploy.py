@@ -1,8 +1,8 @@
-"""docker-compose.yml and the Dockerfile, checked against what the code actually runs and reads.
+"""docker-compose.yml and the Dockerfile, checked in seconds against what the code runs and reads.
 
-There is no Docker engine here, so the files are parsed; every command, port, health
-check and environment variable is tied back to the modules that will receive it, and
-the health-check URLs are fetched from the same services running as local processes.
+``tests/test_docker_compose.py`` runs them on a real Docker engine; these checks tie every
+command, port, health check and environment variable back to the modules that receive it,
+so a mistake is named here, by file and setting, before an image is built.
 """
 
 from __future__ import annotations
@@ -54,40 +54,48 @@ def test_every_service_runs_a_real_module_on_its_declared_port() -> None:
         assert check[0] == "CMD" and check[1:3] == ["python", "-c"], check
         url = re.search(r"'(http://127\.0\.0\.1:(\d+)(/[^']*))'", check[3])
         assert url is not None and int(url.group(2)) == port, (name, check)
-        assert service["image"] == "mcp-auth-gateway:latest" and service["build"] == "."
+        assert service["image"] == "mcp-auth-gateway:latest" and service["build"] == {"context": "."}
+
+
+ENV_FILE = "${MCP_GATEWAY_ENV_FILE:-deploy/local-idp.env}"
 
 
 def test_environment_names_are_what_each_service_reads() -> None:
+    local = set(dotenv_values(ROOT / "deploy" / "local-idp.env"))
+    read_somewhere: set[str] = set()
     for name, service in SERVICES.items():
         module, _ = command_of(service)
-        given = set(service.get("environment", {}))
-        for entry in service.get("env_file", []):
-            path = ROOT / entry["path"]
-            if entry.get("required", True):
-                assert path.exists(), path
-                given |= set(dotenv_values(path))
-        unknown = given - variables_read_by(module)
+        assert service["env_file"] == [ENV_FILE], name
+        unknown = set(service.get("environment", {})) - variables_read_by(module)
         assert not unknown, f"{name} is given {sorted(unknown)}, which {module} never reads"
+        read_somewhere |= variables_read_by(module)
+    assert local <= read_somewhere, (
+        f"deploy/local-idp.env sets {sorted(local - read_somewhere)}, read by none"
+    )
 
 
-def test_local_idp_wiring_matches_the_idp_and_the_template_overrides_it() -> None:
+def test_local_idp_wiring_matches_the_idp_and_the_template_replaces_it() -> None:
     local = dotenv_values(ROOT / "deploy" / "local-idp.env")
     dev = yaml.safe_load((ROOT / "local_idp" / "dev.yml").read_text())
-    idp_public = SERVICES["idp"]["environment"]["IDP_PUBLIC_URL"]
+    idp_public = local["IDP_PUBLIC_URL"]
     assert local["COGNITO_ISSUER"] == f"{idp_public}/{dev['pool_id']}"
     assert local["COGNITO_JWKS_URL"] == f"http://idp:9000/{dev['pool_id']}/.well-known/jwks.json"
     assert local["COGNITO_TOKEN_URL"] == "http://idp:9000/oauth2/token"
     assert local["COGNITO_DOMAIN"] == idp_public
     assert set(local["ALLOWED_CLIENT_IDS"].split(",")) == set(dev["clients"])
-    assert local["COGNITO_CLIENT_ID"] in dev["clients"]
+    assert local["COGNITO_CLIENT_ID"] in dev["clients"] and local["MCP_PUBLIC_CLIENT_ID"] in dev["clients"]
     assert (
-        "http://localhost:8080/oauth2/callback/cognito"
+        f"{local['GATEWAY_EXTERNAL_URL']}/oauth2/callback/cognito"
         in dev["clients"][local["COGNITO_CLIENT_ID"]]["callback_urls"]
     )
+    assert any(volume.endswith(":/data") for volume in SERVICES["idp"]["volumes"])
+    assert local["IDP_KEY_FILE"].startswith("/data/"), (
+        "the IdP's key lives in its volume, kept across up/down"
+    )
     template = dotenv_values(ROOT / ".env.template")
-    assert set(local) <= set(template), "a .env from the template must override every local-IdP line"
+    assert template["MCP_GATEWAY_ENV_FILE"] == ".env", "a .env from the template is what compose then reads"
     assert template["LOCAL_IDP_REPLICAS"] == "0"
-    assert SERVICES["idp"]["deploy"]["replicas"] == "${LOCAL_IDP_REPLICAS:-1}"
+    assert SERVICES["idp"]["scale"] == "${LOCAL_IDP_REPLICAS:-1}"
 
 
 def test_gateway_waits_for_healthy_dependencies_and_routes_to_compose_names() -> None:
@@ -97,8 +105,9 @@ def test_gateway_waits_for_healthy_dependencies_and_routes_to_compose_names() ->
         == f"http://auth-server:{command_of(SERVICES['auth-server'])[1]}"
     )
     assert all(dep["condition"] == "service_healthy" for dep in gateway["depends_on"].values())
+    assert "/config:ro" in " ".join(gateway["volumes"]), "routes are mounted from the project folder"
     routes = yaml.safe_load(
-        (ROOT / gateway["environment"]["ROUTES_CONFIG"].removeprefix("/app/")).read_text()
+        (ROOT / gateway["environment"]["ROUTES_CONFIG"].removeprefix("/config/")).read_text()
     )
     for server, spec in routes["servers"].items():
         assert spec["url"] == f"http://{server}:{command_of(SERVICES[server])[1]}"
@@ -110,13 +119,18 @@ def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
         line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith(("#", " "))
     ]
     keywords = [parts[0] for parts in instructions]
-    assert keywords[0] == "FROM" and instructions[0][1].startswith("python:3.11")
+    assert keywords[:2] == ["ARG", "FROM"] and instructions[0][1] == "BASE_IMAGE=python:3.11-slim"
     server = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
     packages = {pattern.rstrip("*") for pattern in server["include"]}
-    copied = {parts[1].split()[0] for parts in instructions if parts[0] == "COPY"}
-    assert packages <= copied, packages - copied
-    assert "mcp_gateway_auth" not in copied, "the agent side is its own distribution, not in the server image"
-    assert {"deploy", "scopes.yml"} <= {word for item in copied for word in item.split()} | copied
+    allowed = {
+        line.removeprefix("!").rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    assert packages <= allowed, f"the build context lacks {packages - allowed}"
+    assert not {"mcp_gateway_auth", "agent", "scopes.yml", "routes.yml", ".env"} & allowed, (
+        "the agent side is its own distribution; policy, routes and settings are mounted, not baked"
+    )
     user = [parts[1] for parts in instructions if parts[0] == "USER"]
     assert user and user[-1] not in ("root", "0")
     exposed = {int(port) for parts in instructions if parts[0] == "EXPOSE" for port in parts[1].split()}

@@ -127,6 +127,20 @@ async def test_start_up_fetch_failure_is_reported_not_fatal(
     assert (await verifier.verify(fresh_issuer.user_access_token())).username == "alice"
 
 
+async def test_readiness_fetches_missing_keys_again_once_a_penalty_window(
+    fresh_issuer: Issuer, http_client: httpx2.AsyncClient
+) -> None:
+    """An auth server started before its issuer becomes ready by itself, without a token."""
+    fresh_issuer.set_up(False)
+    jwks, _ = make(fresh_issuer, http_client, penalty_seconds=0.3)
+    assert not await jwks.ready()
+    fresh_issuer.set_up(True)
+    assert not await jwks.ready(), "within the penalty window nothing is fetched"
+    await asyncio.sleep(0.35)
+    assert await jwks.ready()
+    assert jwks.has_keys
+
+
 def test_only_rs256_signing_keys_are_kept() -> None:
     good = new_key("good")
     small = new_key("small")

@@ -12,6 +12,7 @@ import html
 import json
 import re
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -409,6 +410,27 @@ def test_key_file_signs_both_token_kinds(tmp_path: Path) -> None:
         assert {int.from_bytes(base64.urlsafe_b64decode(k["n"] + "=="), "big") for k in keys} == {public_n}
     finally:
         service.stop()
+
+
+def test_a_missing_key_file_is_created_owner_only_and_kept_across_restarts(tmp_path: Path) -> None:
+    (tmp_path / "idp.yml").write_text(CONFIG)
+    key_file = tmp_path / "kept" / "key.pem"
+    key_file.parent.mkdir()
+    published = []
+    for _ in range(2):
+        service = ServiceProcess(
+            "local_idp",
+            {"IDP_CONFIG": str(tmp_path / "idp.yml"), "IDP_KEY_FILE": str(key_file)},
+            tmp_path / "idp.log",
+        )
+        try:
+            service.wait_healthy()
+            keys = httpx2.get(f"{service.url}/us-east-1_testpool/.well-known/jwks.json").json()["keys"]
+            published.append({k["n"] for k in keys})
+        finally:
+            service.stop()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(published[0]) == 1 and published[0] == published[1]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.jsonrpc import INITIALIZE
 from tests.servers import ROOT, ServiceProcess, free_port
 
 SCOPES = """
@@ -31,16 +32,6 @@ mcp-servers-restricted/read:
     methods: [initialize, notifications/initialized, ping, tools/list, tools/call]
     tools: ["*"]
 """
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 
 
 @dataclass
