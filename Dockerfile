@@ -15,10 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 
+# The gateway fetches its own upstream tokens with the agent side's client (agent/), so both
+# distributions are installed.
 COPY . /src
 RUN python3 -m venv /opt/venv \
  && if [ -n "$PIP_FIND_LINKS" ]; then set -- --no-index --find-links "/src/$PIP_FIND_LINKS"; fi \
- && pip install --quiet "$@" /src \
+ && pip install --quiet "$@" /src/agent /src \
  && rm -rf /src \
  && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin mcp \
  && mkdir -p /app /data \

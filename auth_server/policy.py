@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from mcp_gateway_core.method_rights import Right, right_for
+
 from .identity import Identity
-from .method_rights import Right, right_for
 
 WILDCARDS = frozenset({"*", "all"})
 RESERVED_KEYS = frozenset({"group_mappings", "client_mappings", "client_scopes", "UI-Scopes"})
@@ -108,7 +109,7 @@ class Policy:
     def allows(self, scopes: Iterable[str], server: str, method: str | None, item: str | None) -> bool:
         """Whether one of ``scopes`` lets its holder send ``method`` (on ``item``) to ``server``.
 
-        What each method needs is :mod:`auth_server.method_rights`' table.
+        What each method needs is :mod:`mcp_gateway_core.method_rights`' table.
         """
         rules = self._rules_for(scopes, server)
         right = right_for(method)

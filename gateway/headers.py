@@ -73,11 +73,14 @@ def upstream_request_headers(
     """What reaches an upstream: the caller's end-to-end headers minus credentials and spoofs, plus ours.
 
     Every identity header is sent, empty when ``identity`` lacks it, so an upstream never
-    has to wonder whether an absent one was stripped or never set.
+    has to wonder whether an absent one was stripped or never set.  A header the route sets
+    (``static``, its credential among them) replaces the caller's of the same name, so a
+    caller cannot put its own value first.
     """
+    ours = {name.lower() for name in static}
     headers: list[tuple[str, str]] = []
     for name, value in end_to_end(incoming):
-        if name in _REQUEST_DROPPED or _is_identity_like(name):
+        if name in _REQUEST_DROPPED or name in ours or _is_identity_like(name):
             continue
         if name == "cookie":
             value = _without_cookie(value, session_cookie)

@@ -8,18 +8,22 @@ safe choice is to keep serving and say loudly why the edit was not applied.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
+from mcp_gateway_auth import ClientCredentials
 from mcp_gateway_core.env import http_token
 from mcp_gateway_core.filewatch import file_stamp, poll
 from mcp_gateway_core.mcp_request import SERVER_NAME
 from mcp_gateway_core.yaml_file import ConfigFileError, load_model
+
+from .credentials import ClientCredentialsToken, Credentials, StaticCredentials
 
 logger = logging.getLogger("gateway.routes")
 
@@ -48,6 +52,18 @@ class Route:
     max_requests: int | None = None
     """Other requests in flight to this server at a time; None: MAX_REQUESTS_PER_SERVER."""
     headers: Mapping[str, str] = field(default_factory=dict)
+    credentials: Credentials | None = None
+    """What the gateway presents to this upstream itself (never the caller's token)."""
+
+    async def outbound_headers(self) -> dict[str, str]:
+        """The route's own headers for a request to it: static ones and its credential.
+
+        Raises :class:`CredentialsUnavailable` when the credential cannot be had.
+        """
+        if self.credentials is None:
+            return dict(self.headers)
+        name, value = await self.credentials.header_value()
+        return {**self.headers, name: value}
 
 
 def _server_name(name: str) -> str:
@@ -72,6 +88,11 @@ def _header_name(name: str) -> str:
     return name
 
 
+def _credential_header(name: str) -> str:
+    """Like a route header, except that ``Authorization`` is the usual place for a credential."""
+    return name if name.lower() == "authorization" else _header_name(name)
+
+
 def _header_value(value: str | int) -> str:
     if any(ch in str(value) for ch in "\r\n\x00"):
         raise ValueError("expected a one-line value")
@@ -80,6 +101,84 @@ def _header_value(value: str | int) -> str:
 
 Seconds = Annotated[float, Field(strict=True, gt=0, lt=86400)]
 Count = Annotated[int, Field(strict=True, gt=0, le=100_000)]
+
+
+class _SecretFrom(BaseModel):
+    """Where a secret is read from when the route file loads: never the route file itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: str | None = None
+    file: Path | None = None
+    _value: SecretStr = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _read(self) -> _SecretFrom:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env (a variable's name) or file (a path)")
+        if self.env is not None:
+            value = os.environ.get(self.env, "").strip()
+            if not value:
+                raise ValueError(f"environment variable {self.env} is not set or empty")
+        else:
+            assert self.file is not None
+            try:
+                value = self.file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read {self.file}: {exc.strerror}") from None
+            if not value:
+                raise ValueError(f"{self.file} is empty")
+        _header_value(value)
+        self._value = SecretStr(value)
+        return self
+
+    @property
+    def value(self) -> str:
+        return self._value.get_secret_value()
+
+
+CredentialHeader = Annotated[str, AfterValidator(_credential_header)]
+
+
+class _StaticSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["static"]
+    header: CredentialHeader = "Authorization"
+    scheme: Annotated[str, AfterValidator(http_token)] | None = None
+    """Put before the value with a space (``Bearer``); none: the value is the whole header."""
+    value_from: _SecretFrom
+
+    def build(self) -> Credentials:
+        value = f"{self.scheme} {self.value_from.value}" if self.scheme else self.value_from.value
+        return StaticCredentials(self.header, value)
+
+
+class _ClientSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["oauth2_client"]
+    token_url: Annotated[str, AfterValidator(_upstream_url)]
+    client_id: Annotated[str, Field(min_length=1)]
+    client_secret_from: _SecretFrom
+    scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = []
+    audience: Annotated[str, Field(min_length=1)] | None = None
+    resource: Annotated[str, AfterValidator(_upstream_url)] | None = None
+    header: CredentialHeader = "Authorization"
+    scheme: Annotated[str, AfterValidator(http_token)] = "Bearer"
+
+    def build(self) -> Credentials:
+        parameters = {
+            name: value for name, value in (("audience", self.audience), ("resource", self.resource)) if value
+        }
+        source = ClientCredentials(
+            self.client_id,
+            self.client_secret_from.value,
+            token_url=self.token_url,
+            scopes=tuple(self.scopes),
+            parameters=parameters,
+        )
+        return ClientCredentialsToken(self.header, self.scheme, source)
 
 
 class _RouteSpec(BaseModel):
@@ -94,6 +193,15 @@ class _RouteSpec(BaseModel):
     headers: dict[
         Annotated[str, AfterValidator(_header_name)], Annotated[str | int, AfterValidator(_header_value)]
     ] = {}
+    credentials: Annotated[_StaticSpec | _ClientSpec, Field(discriminator="type")] | None = None
+
+    @model_validator(mode="after")
+    def _one_header_each(self) -> _RouteSpec:
+        if self.credentials is not None and self.credentials.header.lower() in {
+            h.lower() for h in self.headers
+        }:
+            raise ValueError(f"{self.credentials.header} is both in headers and the credentials' header")
+        return self
 
 
 class _RoutesFile(BaseModel):
@@ -117,6 +225,7 @@ def load_routes(path: Path) -> dict[str, Route]:
             max_streams=spec.max_streams,
             max_requests=spec.max_requests,
             headers={header: str(value) for header, value in spec.headers.items()},
+            credentials=spec.credentials.build() if spec.credentials else None,
         )
         for name, spec in document.servers.items()
     }

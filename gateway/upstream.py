@@ -17,6 +17,7 @@ from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import quote_path
 
 from .answers import Answer, error_answer
+from .credentials import CredentialsUnavailable
 from .headers import upstream_request_headers
 from .limits import Limits
 from .request import GatewayRequest
@@ -57,14 +58,42 @@ class Upstreams:
     async def open(
         self, route: Route, request: GatewayRequest, allow: AllowAnswer
     ) -> aiohttp.ClientResponse | Answer:
-        """The upstream's response with its head read, or the answer that replaces it."""
+        """The upstream's response with its head read, or the answer that replaces it.
+
+        When the upstream refuses the gateway's own renewable credential (401), it is renewed
+        and the request sent once more; the body is in memory, so nothing is lost.
+        """
+        response = await self._send(route, request, allow)
+        if (
+            isinstance(response, aiohttp.ClientResponse)
+            and response.status == 401
+            and route.credentials is not None
+            and await route.credentials.rejected()
+        ):
+            response.release()
+            response = await self._send(route, request, allow)
+        return response
+
+    async def _send(
+        self, route: Route, request: GatewayRequest, allow: AllowAnswer
+    ) -> aiohttp.ClientResponse | Answer:
         query = f"?{request.query}" if request.query else ""
         url = URL(f"{route.url}/{quote_path(request.rest)}{query}", encoded=True)
+        try:
+            outbound = await route.outbound_headers()
+        except CredentialsUnavailable as exc:
+            logger.warning("credentials for upstream %s unavailable: %s", route.name, exc)
+            return error_answer(
+                502,
+                "upstream_credentials",
+                f"the gateway has no credentials for {route.name} now",
+                request.ids,
+            )
         headers = upstream_request_headers(
             request.headers.items(),
             session_cookie=self._session_cookie_name,
             identity=allow.identity_headers(),
-            static=route.headers,
+            static=outbound,
             forwarded_for=request.client_host,
             forwarded_proto=request.scheme,
             forwarded_host=request.host,

@@ -128,8 +128,11 @@ def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
         if line.startswith("!")
     }
     assert packages <= allowed, f"the build context lacks {packages - allowed}"
-    assert not {"mcp_gateway_auth", "agent", "scopes.yml", "routes.yml", ".env"} & allowed, (
-        "the agent side is its own distribution; policy, routes and settings are mounted, not baked"
+    assert {"agent/pyproject.toml", "agent/mcp_gateway_auth"} <= allowed, (
+        "the gateway fetches upstream tokens with the agent side's client"
+    )
+    assert not {"scopes.yml", "routes.yml", ".env", "tests", ".venv"} & allowed, (
+        "policy, routes and settings are mounted, not baked; nothing else goes in"
     )
     user = [parts[1] for parts in instructions if parts[0] == "USER"]
     assert user and user[-1] not in ("root", "0")

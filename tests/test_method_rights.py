@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from auth_server.method_rights import METHODS, Right, right_for
 from auth_server.policy import Policy, Rule
 from mcp_gateway_core.mcp_request import ITEMS
+from mcp_gateway_core.method_rights import METHODS, Right, right_for
 from tests.servers import ROOT
 
 ITEM = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ class ClientCredentials:
         *,
         token_url: str,
         scopes: tuple[str, ...] = (),
+        parameters: Mapping[str, str] | None = None,
         cache_file: Path | None = None,
         http: httpx2.AsyncClient | None = None,
         timeout: float = 10.0,
@@ -51,6 +52,8 @@ class ClientCredentials:
         self.client_id = client_id
         self.token_url = token_url
         self.scopes = scopes
+        self.parameters = dict(parameters or {})
+        """More of the token request's form, such as ``audience`` or ``resource`` (RFC 8707)."""
         self._secret = client_secret
         self._cache_file = cache_file
         self._http = http
@@ -82,7 +85,7 @@ class ClientCredentials:
             self._cache_file.unlink(missing_ok=True)
 
     async def _fetch(self) -> None:
-        form = {"grant_type": "client_credentials"}
+        form = {**self.parameters, "grant_type": "client_credentials"}
         if self.scopes:
             form["scope"] = " ".join(self.scopes)
         self.requests += 1
@@ -105,6 +108,7 @@ class ClientCredentials:
                     "client_id": self.client_id,
                     "token_url": self.token_url,
                     "scopes": list(self.scopes),
+                    "parameters": self.parameters,
                 },
             )
 
@@ -129,6 +133,7 @@ class ClientCredentials:
             or cached.get("client_id") != self.client_id
             or cached.get("token_url") != self.token_url
             or cached.get("scopes") != list(self.scopes)
+            or cached.get("parameters", {}) != self.parameters
             or not isinstance(cached.get("access_token"), str)
             or not isinstance(cached.get("refresh_at"), int | float)
             or self._clock() >= cached["refresh_at"]
