@@ -21,6 +21,8 @@ import httpx2
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from .metrics import JWKS_FETCHES
+
 logger = logging.getLogger("auth_server.jwks")
 
 MAX_JWKS_BYTES = 256 * 1024
@@ -110,6 +112,11 @@ class JwksCache:
         task.add_done_callback(self._background.discard)
 
     async def _fetch(self) -> bool:
+        fetched = await self._fetch_keys()
+        JWKS_FETCHES.labels("ok" if fetched else "error").inc()
+        return fetched
+
+    async def _fetch_keys(self) -> bool:
         try:
             response = await self._client.get(self.url, headers={"Accept": "application/json"})
             if response.status_code != 200:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mcp_gateway_core.filewatch import Stamp, file_stamp, poll
 
+from .metrics import POLICY_GENERATION, POLICY_LOADS
 from .policy import Policy
 from .policy_file import load_policy
 
@@ -36,6 +37,8 @@ class PolicyStore:
             logger.warning(warning)
         self.current = policy
         self.generation += 1
+        POLICY_LOADS.labels("usable" if policy.usable else "unusable").inc()
+        POLICY_GENERATION.set(self.generation)
         logger.info(
             "policy loaded" if policy.usable else "policy unusable: denying every request",
             extra={"path": str(self.path), "scopes": len(policy.rules), "generation": self.generation},

@@ -18,6 +18,7 @@ from mcp_gateway_core.mcp_request import BadRequest
 
 from .components import Components
 from .decision import Decision, ValidateRequest, bad_request
+from .metrics import DECISION_SECONDS, DECISIONS
 
 logger = logging.getLogger("auth_server")
 decision_logger = logging.getLogger("auth_server.decision")
@@ -42,7 +43,10 @@ async def validate(request: Request) -> Response:
         decision = Decision(
             403, {"error": "access_denied", "error_description": "internal error"}, reason="internal error"
         )
-    _log_decision(decision, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    DECISIONS.labels(str(decision.status)).inc()
+    DECISION_SECONDS.observe(elapsed)
+    _log_decision(decision, elapsed)
     return JSONResponse(decision.body, status_code=decision.status, headers=decision.headers)
 
 

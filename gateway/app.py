@@ -17,6 +17,7 @@ from mcp_gateway_core import html_page, json_limits
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
 from mcp_gateway_core.contract import GATEWAY_SERVERS, GATEWAY_TOOLS, encode_tools, login_location
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
+from mcp_gateway_core.metrics import method_label
 
 from .answers import Answer, error_answer, json_answer, redirect
 from .auth_client import Allow, AuthClient, Outcome, Refusal, Unavailable
@@ -24,6 +25,7 @@ from .config import GatewaySettings
 from .decision_cache import DecisionCache
 from .headers import auth_request_headers
 from .limits import Kind, OverLimit, Slots
+from .metrics import OPEN_STREAMS, RequestRecord
 from .pages import mcp_endpoint_page, page, wants_page
 from .relay import relay
 from .request import GatewayRequest, read_request
@@ -33,6 +35,7 @@ from .tool_catalog import ToolCatalog
 from .upstream import Upstreams
 
 logger = logging.getLogger("gateway")
+DECISION_LABELS: dict[type[Outcome], str] = {Allow: "allow", Refusal: "deny", Unavailable: "unavailable"}
 
 
 class Gateway:
@@ -127,11 +130,14 @@ class Gateway:
         return json_answer(503 if problems else 200, body)
 
     async def _mcp(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        record = RequestRecord()
+        send = record.counting(send)
         try:
             request = await read_request(scope, receive, path, self.settings.max_body_bytes)
         except BodyTooLarge:
             await error_answer(413, "request_too_large", "request body is too large").send(send)
             return
+        record.method = method_label(request.methods)
         browser = wants_page(request.method, request.headers)
         route = self.routes.routes.get(request.server)
         if route is None:
@@ -143,12 +149,14 @@ class Gateway:
             else:
                 await error_answer(404, "not_found", reason, request.ids).send(send)
             return
+        record.server = route.name
         mismatch = request.header_mismatch()
         if mismatch:
             await error_answer(400, "invalid_request", mismatch, request.ids).send(send)
             return
 
         outcome = await self.auth.decide(request)
+        record.decision = DECISION_LABELS[type(outcome)]
         if browser:
             await _for_browser(request, outcome, self.settings.gateway_external_url).send(send)
         elif isinstance(outcome, Unavailable):
@@ -188,7 +196,13 @@ class Gateway:
             ).send(send)
             return
         with lease:
-            await self._relay(send, receive, request, route, allow, identity)
+            if kind is Kind.STREAM:
+                OPEN_STREAMS.labels(route.name).inc()
+            try:
+                await self._relay(send, receive, request, route, allow, identity)
+            finally:
+                if kind is Kind.STREAM:
+                    OPEN_STREAMS.labels(route.name).dec()
 
     async def _relay(
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow, identity: str

@@ -22,6 +22,7 @@ from mcp_gateway_core.mcp_request import McpBody
 from .answers import Answer, HeaderList
 from .decision_cache import DecisionCache
 from .headers import downstream_response_headers
+from .metrics import DECISION_CACHE, DECISION_SECONDS
 from .request import GatewayRequest
 
 logger = logging.getLogger("gateway.auth")
@@ -96,12 +97,17 @@ class AuthClient:
         gateway cannot read still goes to the auth server, uncached, so that an anonymous caller
         gets the 401 challenge before any complaint about the body.
         """
+        with DECISION_SECONDS.time():
+            return await self._decide(request)
+
+    async def _decide(self, request: GatewayRequest) -> Outcome:
         sent = [(name, value) for name, value in request.headers.items() if name in FORWARDED_TO_DECISION]
         sent += [(ORIGINAL_URL, request.public_url), (ORIGINAL_METHOD, request.method)]
         key = None
         if self.decisions.enabled and isinstance(request.parsed, McpBody):
             key = DecisionCache.key(sent, request.parsed.calls)
             cached = self.decisions.get(key)
+            DECISION_CACHE.labels("miss" if cached is None else "hit").inc()
             if cached is not None:
                 return Allow(cached)
         outcome = await self._ask(sent, request.body)

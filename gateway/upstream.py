@@ -20,6 +20,7 @@ from .answers import Answer, error_answer
 from .credentials import CredentialsUnavailable
 from .headers import upstream_request_headers
 from .limits import Limits
+from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
 from .request import GatewayRequest
 from .routes import Route
 
@@ -82,6 +83,7 @@ class Upstreams:
         try:
             outbound = await route.outbound_headers()
         except CredentialsUnavailable as exc:
+            UPSTREAM_ERRORS.labels(route.name, "credentials").inc()
             logger.warning("credentials for upstream %s unavailable: %s", route.name, exc)
             return error_answer(
                 502,
@@ -99,7 +101,7 @@ class Upstreams:
             forwarded_host=request.host,
         )
         try:
-            with anyio.fail_after(route.timeout):
+            with anyio.fail_after(route.timeout), UPSTREAM_SECONDS.labels(route.name).time():
                 return await self._session(route).request(
                     request.method,
                     url,
@@ -109,7 +111,9 @@ class Upstreams:
                     timeout=aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout),
                 )
         except (TimeoutError, aiohttp.ServerTimeoutError):
+            UPSTREAM_ERRORS.labels(route.name, "timeout").inc()
             return error_answer(504, "upstream_timeout", f"{route.name} did not answer in time", request.ids)
         except aiohttp.ClientError as exc:
+            UPSTREAM_ERRORS.labels(route.name, "unreachable").inc()
             logger.warning("upstream %s unreachable: %s", route.name, type(exc).__name__)
             return error_answer(502, "upstream_unavailable", f"{route.name} is unreachable", request.ids)

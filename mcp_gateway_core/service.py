@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from dotenv import load_dotenv
 
-from . import logs, variables
+from . import logs, metrics, variables
 from .env import ConfigError, Reader
 from .http_limits import limited_protocol
 
@@ -45,17 +45,25 @@ def run_service(
     read = Reader(os.environ)
     logs.configure(args.log_level, read(variables.LOG_REPEAT_WINDOW_SECONDS))
     protocol = limited_protocol(read(variables.MAX_HEADER_BYTES), read(variables.HEADER_TIMEOUT_SECONDS))
+    exposes_metrics = variables.METRICS_PORT in variables.read_by(name)
+    metrics_port = read(variables.METRICS_PORT) if exposes_metrics else 0
+    metrics_public = read(variables.METRICS_PUBLIC) if exposes_metrics else False
     problems = list(read.problems)
     try:
         app = build(args.port)
     except ConfigError as exc:
         problems += exc.problems
+    if not problems:
+        try:
+            metrics.serve_on_port(metrics_port, args.host)
+        except OSError as exc:
+            problems.append(("METRICS_PORT", f"cannot listen on port {metrics_port}: {exc.strerror}"))
     if problems:
         for variable, problem in problems:
             print(f"{name}: configuration error: {variable}: {problem}", file=sys.stderr)
         return 2
     uvicorn.run(
-        app,
+        metrics.public_endpoint(app) if metrics_public else app,
         http=protocol,
         host=args.host,
         port=args.port,

@@ -68,6 +68,8 @@ MAX_REQUESTS_PER_SERVER = Variable("MAX_REQUESTS_PER_SERVER", integer(1), 256, _
 MAX_HEADER_BYTES = Variable("MAX_HEADER_BYTES", integer(4096, 1_048_576), 65536, _EVERY)
 HEADER_TIMEOUT_SECONDS = Variable("HEADER_TIMEOUT_SECONDS", number(0.5), 10.0, _EVERY)
 LOG_REPEAT_WINDOW_SECONDS = Variable("LOG_REPEAT_WINDOW_SECONDS", number(1.0), 60.0, _EVERY)
+METRICS_PUBLIC = Variable("METRICS_PUBLIC", boolean, False, _SHARED)
+METRICS_PORT = Variable("METRICS_PORT", integer(0, 65535), 0, _SHARED)
 
 # The local IdP (development and tests only)
 IDP_CONFIG: Variable[Path | None] = Variable("IDP_CONFIG", path, None, _IDP)

@@ -96,7 +96,8 @@ def test_every_item_method_of_the_parser_has_an_item_right() -> None:
 
 def test_the_readme_table_is_this_table() -> None:
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### Methods and the rights they need") :]
+    start = readme.index("### Methods and the rights they need")
+    section = readme[start : readme.index("\n## ", start)]
     rows = dict(re.findall(r"^\| `([^`]+)` \| ([a-z ]+) \|", section, re.MULTILINE))
     words = {
         Right.ACCESS: "access",

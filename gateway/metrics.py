@@ -1,0 +1,73 @@
+"""What the gateway counts: every MCP request, its decision, its upstream, its streams.
+
+Labels are bounded: ``server`` is a route name or ``(unknown)``, ``method`` a method of the
+MCP schemas or a kind (:func:`mcp_gateway_core.metrics.method_label`), ``decision`` one of
+``allow``, ``deny``, ``unavailable`` or ``none`` (answered before any decision), ``status``
+an HTTP status the gateway sends.  No user, client id, session or tool name is a label.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import Message, Send
+
+UNKNOWN_SERVER = "(unknown)"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+REQUESTS = Counter(
+    "mcp_gateway_requests",
+    "MCP requests answered, by server, MCP method, decision and HTTP status",
+    ["server", "method", "decision", "status"],
+)
+REQUEST_SECONDS = Histogram(
+    "mcp_gateway_request_seconds",
+    "Seconds from a request's arrival to the gateway's response head, by server",
+    ["server"],
+    buckets=LATENCY_BUCKETS,
+)
+DECISION_SECONDS = Histogram(
+    "mcp_gateway_decision_seconds",
+    "Seconds to a decision, the decision cache included",
+    buckets=LATENCY_BUCKETS,
+)
+DECISION_CACHE = Counter(
+    "mcp_gateway_decision_cache",
+    "Decisions looked up in the decision cache, by result (hit, miss)",
+    ["result"],
+)
+UPSTREAM_SECONDS = Histogram(
+    "mcp_gateway_upstream_seconds",
+    "Seconds from sending to an upstream to its response head, by server",
+    ["server"],
+    buckets=LATENCY_BUCKETS,
+)
+UPSTREAM_ERRORS = Counter(
+    "mcp_gateway_upstream_errors",
+    "Upstream requests that failed, by server and kind (unreachable, timeout, credentials)",
+    ["server", "kind"],
+)
+OPEN_STREAMS = Gauge("mcp_gateway_open_streams", "Event streams open to upstreams, by server", ["server"])
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What one MCP request's count will say, filled in as its phases learn it."""
+
+    server: str = UNKNOWN_SERVER
+    method: str = "(none)"
+    decision: str = "none"
+    started: float = field(default_factory=time.perf_counter)
+
+    def counting(self, send: Send) -> Send:
+        """``send``, counting the request when its response head goes out (whichever phase sends it)."""
+
+        async def counted(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                REQUEST_SECONDS.labels(self.server).observe(time.perf_counter() - self.started)
+                REQUESTS.labels(self.server, self.method, self.decision, str(message["status"])).inc()
+            await send(message)
+
+        return counted

@@ -1,0 +1,49 @@
+"""Prometheus metrics, exposed the same way by every service, and the label rules they share.
+
+prometheus_client counts and writes the text format; this module decides only where it is
+served (``METRICS_PUBLIC``: at ``/metrics`` on the service's own port; ``METRICS_PORT``: on
+a listener of its own, prometheus_client's server in a thread, for a scraper on a private
+network; by default nowhere) and keeps label values bounded: a label never holds what a
+caller chose freely, such as a made-up method name, a user or a tool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .method_rights import METHODS
+
+PATH = "/metrics"
+
+
+def public_endpoint(app: Any) -> ASGIApp:
+    """``app`` with ``GET /metrics`` answered before it (``app`` is any ASGI app)."""
+
+    async def with_metrics(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in ("GET", "HEAD"):
+            body = generate_latest(REGISTRY)
+            headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"cache-control", b"no-store")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
+            return
+        await app(scope, receive, send)
+
+    return with_metrics
+
+
+def serve_on_port(port: int, host: str) -> None:
+    """A listener for ``/metrics`` alone, beside the service's own (none when ``port`` is 0)."""
+    if port:
+        start_http_server(port, addr=host)
+
+
+def method_label(methods: tuple[str, ...]) -> str:
+    """One label value for what a request's body asks: a method of the MCP schemas, or a kind."""
+    if not methods:
+        return "(none)"
+    if len(methods) > 1:
+        return "(batch)"
+    return methods[0] if methods[0] in METHODS else "(other)"
