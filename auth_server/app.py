@@ -10,7 +10,9 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from mcp_gateway_core import probes
 from mcp_gateway_core.contract import VALIDATE_PATH
+from mcp_gateway_core.variables import AUTH as SERVICE
 
 from .components import Components, running
 from .config import Settings
@@ -56,23 +58,30 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 async def health(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+    return JSONResponse(probes.health(SERVICE))
 
 
 async def ready(request: Request) -> JSONResponse:
     components: Components = request.app.state.components
-    policy = components.policies.current
-    problems = list(policy.errors)
-    if not await components.jwks.ready():
-        problems.append(
-            f"no signing keys from {components.jwks.url} ({components.jwks.last_error or 'not fetched yet'}); "
-            "check COGNITO_USER_POOL_ID and AWS_REGION (or COGNITO_ISSUER / COGNITO_JWKS_URL) and that the "
-            "auth server can reach them"
-        )
-    body = {
-        "status": "ready" if not problems else "not ready",
-        "policy": {"path": policy.source, "usable": policy.usable, "scopes": len(policy.rules)},
-        "jwks": {"url": components.jwks.url, "keys": len(components.jwks.kids)},
-        "problems": problems,
-    }
-    return JSONResponse(body, status_code=200 if not problems else 503)
+    policy, jwks = components.policies.current, components.jwks
+    keys = await jwks.ready()
+    checks = [
+        probes.Check(
+            "policy",
+            policy.usable,
+            f"{policy.source}: {len(policy.rules)} scopes, generation {components.policies.generation}"
+            if policy.usable
+            else "; ".join(policy.errors),
+        ),
+        probes.Check(
+            "signing_keys",
+            keys,
+            f"{len(jwks.kids)} keys from {jwks.url}"
+            if keys
+            else f"no signing keys from {jwks.url} ({jwks.last_error or 'not fetched yet'}); check "
+            "COGNITO_USER_POOL_ID and AWS_REGION (or COGNITO_ISSUER / COGNITO_JWKS_URL) and that the auth "
+            "server can reach them",
+        ),
+    ]
+    status, body = probes.readiness(SERVICE, checks)
+    return JSONResponse(body, status_code=status)

@@ -13,11 +13,12 @@ import logging
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from mcp_gateway_core import html_page, json_limits
+from mcp_gateway_core import html_page, json_limits, probes
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
 from mcp_gateway_core.contract import GATEWAY_SERVERS, GATEWAY_TOOLS, encode_tools, login_location
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
 from mcp_gateway_core.metrics import method_label
+from mcp_gateway_core.variables import GATEWAY as SERVICE
 
 from .answers import Answer, error_answer, json_answer, redirect
 from .auth_client import Allow, AuthClient, Outcome, Refusal, Unavailable
@@ -74,7 +75,7 @@ class Gateway:
         if scope["type"] != "http":
             return
         if scope["path"] == "/health":
-            await json_answer(200, {"status": "ok"}).send(send)
+            await json_answer(200, probes.health(SERVICE)).send(send)
             return
         if scope["path"] == "/ready":
             await (await self._ready()).send(send)
@@ -117,17 +118,24 @@ class Gateway:
                 return
 
     async def _ready(self) -> Answer:
-        problems = await self.auth.readiness_problems()
-        if not self.routes.routes:
-            problems.append("no routes")
+        """Ready when the auth server is (a broken scopes.yml denies everything) and routes are in force."""
+        auth_problems = await self.auth.readiness_problems()
+        servers = sorted(self.routes.routes)
         if self.routes.last_error:
-            problems.append(f"route file not applied: {self.routes.last_error}")
-        body = {
-            "status": "not ready" if problems else "ready",
-            "servers": sorted(self.routes.routes),
-            "problems": problems,
-        }
-        return json_answer(503 if problems else 200, body)
+            routes = probes.Check("routes", False, f"route file not applied: {self.routes.last_error}")
+        elif not servers:
+            routes = probes.Check("routes", False, f"no routes in {self.routes.path}")
+        else:
+            routes = probes.Check("routes", True, f"servers: {', '.join(servers)}")
+        checks = [
+            probes.Check(
+                "auth_server",
+                not auth_problems,
+                "; ".join(auth_problems) or f"{self.settings.auth_server_url} is ready",
+            ),
+            routes,
+        ]
+        return json_answer(*probes.readiness(SERVICE, checks))
 
     async def _mcp(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         record = RequestRecord()

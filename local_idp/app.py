@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mcp_gateway_core import cognito, html_page
+from mcp_gateway_core import cognito, html_page, probes
+from mcp_gateway_core.variables import IDP as SERVICE
 
 from .config import IdpConfig
 from .grants import Grants
@@ -40,6 +41,7 @@ class LocalIdp:
                 Route("/oauth2/revoke", tokens.revoke, methods=["POST"]),
                 Route("/logout", ui.logout, methods=["GET"]),
                 Route("/health", self.health),
+                Route("/ready", self.ready),
                 Route(html_page.FAVICON_PATH, favicon),
             ]
         )
@@ -47,7 +49,16 @@ class LocalIdp:
         return app
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse(probes.health(SERVICE))
+
+    async def ready(self, request: Request) -> Response:
+        """Everything it needs is loaded before it listens: the checks say what it serves."""
+        checks = [
+            probes.Check("pool", True, f"{self.config.pool_id}: {len(self.config.clients)} app clients"),
+            probes.Check("signing_keys", True, f"{len(self.keys.jwks()['keys'])} keys at {self.issuer}"),
+        ]
+        status, body = probes.readiness(SERVICE, checks)
+        return JSONResponse(body, status_code=status)
 
     async def jwks(self, request: Request) -> Response:
         return JSONResponse(self.keys.jwks())

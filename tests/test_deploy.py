@@ -14,6 +14,7 @@ import tomllib
 from typing import Any
 
 import httpx2
+import pytest
 import yaml
 from dotenv import dotenv_values
 
@@ -161,3 +162,20 @@ def test_compose_file_has_no_undefined_interpolations() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     for variable in re.findall(r"\$\{([A-Z_]+)(?::-[^}]*)?\}", text):
         assert variable in dotenv_values(ROOT / ".env.template"), variable
+
+
+@pytest.mark.parametrize("service", ["local_idp", "auth_server", "gateway"])
+def test_every_service_answers_the_probes_in_one_shape(local_stack: Stack, service: str) -> None:
+    port = {"local_idp": local_stack.ports.idp, "auth_server": local_stack.ports.auth}.get(
+        service, local_stack.ports.gateway
+    )
+    url = f"http://127.0.0.1:{port}"
+    assert httpx2.get(f"{url}/health", timeout=5).json() == {"status": "ok", "service": service}
+    ready = httpx2.get(f"{url}/ready", timeout=10)
+    body = ready.json()
+    assert ready.status_code == 200 and set(body) == {"status", "service", "checks", "problems"}, body
+    assert body["status"] == "ready" and body["service"] == service and body["problems"] == []
+    assert body["checks"] and all(
+        set(check) == {"ok", "detail"} and check["ok"] is True and check["detail"]
+        for check in body["checks"].values()
+    )

@@ -379,10 +379,13 @@ async def test_auth_server_down_or_slow_is_503_and_nothing_is_forwarded(
 
 
 def test_health_and_ready(stack: Stack) -> None:
-    assert httpx2.get(f"{stack.gateway_url}/health").json() == {"status": "ok"}
+    assert httpx2.get(f"{stack.gateway_url}/health").json() == {"status": "ok", "service": "gateway"}
     ready = httpx2.get(f"{stack.gateway_url}/ready")
     assert ready.status_code == 200, ready.text
-    assert set(ready.json()["servers"]) >= {"currenttime", "fininfo", "fininfo-json"}
+    assert ready.json()["checks"]["auth_server"]["ok"] is True
+    assert (
+        "currenttime, currenttime-short, fininfo, fininfo-json" in ready.json()["checks"]["routes"]["detail"]
+    )
 
 
 async def test_repeated_decisions_come_from_the_cache(stack: Stack, issuer: Issuer) -> None:

@@ -406,11 +406,12 @@ def test_decisions_are_logged_without_credentials(
 
 
 def test_health_and_ready(client: httpx2.Client) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "service": "auth_server"}
     ready = client.get("/ready")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["policy"]["usable"] is True
-    assert ready.json()["jwks"]["keys"] == 2
+    checks = ready.json()["checks"]
+    assert checks["policy"]["ok"] is True and "generation 1" in checks["policy"]["detail"]
+    assert checks["signing_keys"]["ok"] is True and checks["signing_keys"]["detail"].startswith("2 keys")
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "broken"])
@@ -430,7 +431,8 @@ def test_unusable_policy_denies_everything(tmp_path: Path, issuer: Issuer, case:
             assert validate(http, token=admin, method="GET").status_code == 403
             ready = http.get("/ready")
             assert ready.status_code == 503
-            assert ready.json()["policy"]["usable"] is False
+            assert ready.json()["checks"]["policy"]["ok"] is False
+            assert ready.json()["problems"] == [ready.json()["checks"]["policy"]["detail"]]
     finally:
         service.stop()
     assert "every request is denied" in service.log_text()
