@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse
 
 from mcp_gateway_core import probes
 from mcp_gateway_core.contract import VALIDATE_PATH
+from mcp_gateway_core.env import ConfigError
 from mcp_gateway_core.variables import AUTH as SERVICE
 
 from .components import Components, running
@@ -21,14 +23,27 @@ from .home import home
 from .login import login_app
 from .policy_store import PolicyStore
 from .session import SessionCodec
+from .session_store import Sessions, SessionStore
 from .validate import validate
 
 logger = logging.getLogger("auth_server")
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """Raises ConfigError when the session store cannot be opened."""
     policies = PolicyStore(settings.scopes_config)
-    sessions = SessionCodec(settings.secret_key, settings.session_max_age)
+    try:
+        store = SessionStore(settings.session_store)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(
+            "SESSION_STORE", f"cannot open {settings.session_store} for writing: {exc}"
+        ) from None
+    sessions = Sessions(SessionCodec(settings.secret_key, settings.session_max_age), store)
+    if settings.session_store is None:
+        logger.warning(
+            "SESSION_STORE is not set: sessions are kept in memory, so they end at every restart and "
+            "are not shared between processes; set SESSION_STORE to a file on a kept volume"
+        )
     if settings.secret_key_generated:
         logger.warning(
             "SECRET_KEY is not set: using a random key, so sessions end at every restart and differ "

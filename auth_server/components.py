@@ -16,7 +16,7 @@ from .config import Settings
 from .decision import Decider
 from .jwks import JwksCache
 from .policy_store import PolicyStore
-from .session import SessionCodec
+from .session_store import Sessions
 from .tokens import TokenVerifier
 
 logger = logging.getLogger("auth_server")
@@ -27,14 +27,12 @@ class Components:
     settings: Settings
     jwks: JwksCache
     policies: PolicyStore
-    sessions: SessionCodec
+    sessions: Sessions
     decider: Decider
 
 
 @asynccontextmanager
-async def running(
-    settings: Settings, policies: PolicyStore, sessions: SessionCodec
-) -> AsyncIterator[Components]:
+async def running(settings: Settings, policies: PolicyStore, sessions: Sessions) -> AsyncIterator[Components]:
     """The parts, with the JWKS fetched (or its failure logged) and the policy being watched."""
     timeout = httpx2.Timeout(settings.http_timeout_seconds)
     async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:

@@ -43,6 +43,8 @@ class Settings:
     session_max_age: int
     session_cookie_secure: bool
     scopes_config: Path
+    session_store: Path | None
+    """The SQLite file of live sessions; None: in memory, ending with the process."""
     gateway_external_url: str
     jwt_leeway_seconds: int
     jwks_penalty_seconds: float
@@ -135,6 +137,7 @@ class Settings:
             session_max_age=read(v.SESSION_MAX_AGE),
             session_cookie_secure=read(v.SESSION_COOKIE_SECURE),
             scopes_config=read(v.SCOPES_CONFIG),
+            session_store=read(v.SESSION_STORE),
             gateway_external_url=external_url,
             jwt_leeway_seconds=read(v.JWT_LEEWAY_SECONDS),
             jwks_penalty_seconds=read(v.JWKS_PENALTY_SECONDS),

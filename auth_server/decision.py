@@ -20,7 +20,8 @@ from .identity import AuthenticationError, Identity
 from .origins import cookie_problem, origin_problem
 from .policy import Policy
 from .policy_store import PolicyStore
-from .session import SessionCodec, session_cookie_values
+from .session import session_cookie_values
+from .session_store import Sessions
 from .tokens import TokenVerifier
 
 REALM = "mcp-gateway"
@@ -59,7 +60,7 @@ class Decider:
     def __init__(
         self,
         verifier: TokenVerifier,
-        sessions: SessionCodec,
+        sessions: Sessions,
         policies: PolicyStore,
         *,
         cookie_name: str,

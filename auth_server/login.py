@@ -24,13 +24,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from mcp_gateway_core import audit
 from mcp_gateway_core.contract import CALLBACK_PATH, LOGOUT_PATH, login_location
 
 from .config import Settings
 from .origins import origin_problem
 from .pages import error_page, logout_page
 from .redirects import safe_next
-from .session import SessionCodec, session_cookie_values
+from .session import session_cookie_values
+from .session_store import Sessions
 
 logger = logging.getLogger("auth_server.login")
 
@@ -64,7 +66,7 @@ def login_hints(settings: Settings, callback: str) -> dict[str, str]:
 class BrowserLogin:
     """The handlers of ``/oauth2/{login,callback,logout}/cognito``."""
 
-    def __init__(self, settings: Settings, sessions: SessionCodec) -> None:
+    def __init__(self, settings: Settings, sessions: Sessions) -> None:
         self.settings = settings
         self.sessions = sessions
         self.callback = settings.gateway_external_url + CALLBACK_PATH
@@ -131,10 +133,11 @@ class BrowserLogin:
         target = safe_next(request.session.pop("next", "/"))
         request.session.clear()
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
-        cookie = self.sessions.issue(
+        cookie, session = self.sessions.issue(
             username, tuple(groups), email, "cognito", expires_at=int(time.time()) + self.sessions.max_age
         )
         logger.info("login", extra={"user": username, "groups": groups})
+        audit.event("login", user=username, groups=groups, session=audit.session_ref(session.sid))
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             settings.session_cookie_name,
@@ -168,6 +171,9 @@ class BrowserLogin:
                 retry=LOGOUT_PATH,
             )
         request.session.clear()
+        ended = self.sessions.end(cookie)
+        if ended is not None:
+            audit.event("logout", user=ended.username, session=audit.session_ref(ended.sid))
         target = "/"
         if self.configured:
             query = urlencode(
@@ -204,6 +210,7 @@ class BrowserLogin:
         hint, which says it in words.
         """
         logger.warning("login failed", extra={"error": error})
+        audit.event("login_failed", error=error)
         hint = self.hints.get(
             error, "Start the login again; if it keeps failing, check the auth server's log."
         )
@@ -212,7 +219,7 @@ class BrowserLogin:
         return error_page("Sign-in failed", shown, hint, status, retry=retry)
 
 
-def login_app(settings: Settings, sessions: SessionCodec) -> Starlette:
+def login_app(settings: Settings, sessions: Sessions) -> Starlette:
     """The ``/oauth2`` sub-application, wired: routes, and the signed cookie holding per-login state."""
     handlers = BrowserLogin(settings, sessions)
     app = Starlette(

@@ -27,6 +27,8 @@ MAX_COOKIE_LENGTH = 4096
 
 @dataclass(frozen=True, slots=True)
 class Session:
+    sid: str
+    """Names the session in the session store, where signing out or a revocation ends it."""
     username: str
     groups: tuple[str, ...]
     email: str | None
@@ -74,11 +76,13 @@ class SessionCodec:
         email: str | None,
         provider: str = "cognito",
         *,
+        sid: str,
         expires_at: int | None = None,
     ) -> str:
-        """The cookie value for a fresh session, valid ``max_age`` seconds or until ``expires_at``."""
+        """The cookie value for session ``sid``, valid ``max_age`` seconds or until ``expires_at``."""
         limit = int(time.time()) + self.max_age
         payload = {
+            "s": sid,
             "u": username,
             "g": list(groups),
             "e": email,
@@ -125,10 +129,12 @@ def _digest(cookie: str | None) -> str:
 def _session(payload: Any) -> Session | None:
     if not isinstance(payload, dict):
         return None
-    username, groups, email = payload.get("u"), payload.get("g"), payload.get("e")
+    sid, username, groups, email = payload.get("s"), payload.get("u"), payload.get("g"), payload.get("e")
     provider, expires_at = payload.get("p"), payload.get("exp")
     if (
-        not isinstance(username, str)
+        not isinstance(sid, str)
+        or not sid
+        or not isinstance(username, str)
         or not username
         or not isinstance(groups, list)
         or not all(isinstance(group, str) for group in groups)
@@ -138,4 +144,4 @@ def _session(payload: Any) -> Session | None:
         or isinstance(expires_at, bool)
     ):
         return None
-    return Session(username, tuple(groups), email, provider, expires_at)
+    return Session(sid, username, tuple(groups), email, provider, expires_at)

@@ -10,8 +10,9 @@ Without Cognito settings (no ``COGNITO_USER_POOL_ID`` or ``COGNITO_ISSUER``) it 
 bundled local IdP with its dev users; with them, the auth server uses that pool.
 
 Every service's settings are checked before any starts, one line per problem.  Development
-state lives in ``.devstack/`` (git-ignored): the local IdP's signing key and a generated
-``SECRET_KEY`` (so a restart keeps logins and tokens valid) and each service's log.  The
+state lives in ``.devstack/`` (git-ignored): the local IdP's signing key, a generated
+``SECRET_KEY`` and the session store (so a restart keeps logins and tokens valid) and each
+service's log.  The
 "stack is up" banner is printed once every service is ready, not merely running; otherwise
 the failing checks are named.
 """
@@ -141,6 +142,7 @@ def main() -> int:
 
     state = State(Path(args.state_dir))
     settings.setdefault("SECRET_KEY", state.secret("secret-key", lambda: secrets.token_urlsafe(48)))
+    settings.setdefault("SESSION_STORE", str(state.root / "sessions.db"))
     routes_file = Path(settings.get("ROUTES_CONFIG") or "routes.yml").resolve()
     routes = load_routes(routes_file)
     examples = {

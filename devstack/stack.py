@@ -67,9 +67,12 @@ class Stack:
     idp_url: str = ""
     """The local IdP's public URL: IDP_PUBLIC_URL, else ``http://localhost:<port>``."""
     routes_file: Path = field(init=False)
+    session_store: Path = field(init=False)
+    """The auth server's live sessions (SESSION_STORE unless the settings name another)."""
 
     def __post_init__(self) -> None:
         self.routes_file = self.workdir / "routes.yml"
+        self.session_store = self.workdir / "sessions.db"
         self.gateway_url = self.gateway_url.rstrip("/") or f"http://localhost:{self.ports.gateway}"
         self.idp_url = self.idp_url.rstrip("/") or f"http://localhost:{self.ports.idp}"
 
@@ -116,6 +119,8 @@ def start_stack(
         idp_url=given.get("IDP_PUBLIC_URL", "").strip(),
     )
     gateway_url = stack.gateway_url
+    if given.get("SESSION_STORE", "").strip():
+        stack.session_store = Path(given["SESSION_STORE"])
     try:
         if auth_env is None:
             stack.idp = _local_idp_pool(gateway_url, callbacks or {})
@@ -140,7 +145,7 @@ def start_stack(
         stack._start(
             "auth_server",
             "auth_server",
-            {**_declared(AUTH, given), **auth_env, **shared},
+            {"SESSION_STORE": str(stack.session_store), **_declared(AUTH, given), **auth_env, **shared},
             ports.auth,
             _NO_ENV_FILE,
         )

@@ -15,7 +15,7 @@ from typing import Any
 import uvicorn
 from dotenv import load_dotenv
 
-from . import logs, metrics, variables
+from . import audit, logs, metrics, variables
 from .env import ConfigError, Reader
 from .http_limits import limited_protocol
 
@@ -44,6 +44,12 @@ def run_service(
     load_dotenv(args.env_file, override=False)
     read = Reader(os.environ)
     logs.configure(args.log_level, read(variables.LOG_REPEAT_WINDOW_SECONDS))
+    if variables.AUDIT_LOG in variables.read_by(name):
+        destination = read(variables.AUDIT_LOG)
+        try:
+            audit.configure(destination)
+        except OSError as exc:
+            read.problem(variables.AUDIT_LOG, f"cannot append to {destination}: {exc.strerror}")
     protocol = limited_protocol(read(variables.MAX_HEADER_BYTES), read(variables.HEADER_TIMEOUT_SECONDS))
     exposes_metrics = variables.METRICS_PORT in variables.read_by(name)
     metrics_port = read(variables.METRICS_PORT) if exposes_metrics else 0

@@ -17,11 +17,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from auth_server.session import SessionCodec
 from devstack.stack import Stack
 from tests.hostile import HostileUpstream, Received, json_response, response
 from tests.issuer import Issuer
 from tests.jsonrpc import INITIALIZE
+from tests.sessions import signed_in
 from tests.stack import SECRET, start_issuer_stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -267,7 +267,7 @@ def test_a_session_cookie_authorizes_only_requests_from_the_gateways_own_origin(
 ) -> None:
     """Every POST here is something another page could make the browser send: a fetch, or a form."""
     hostile.reset()
-    cookie = SessionCodec(SECRET, 3600).issue("mallory", ("mcp-registry-user",), None)
+    cookie = signed_in(stack.session_store, SECRET, "mallory", ("mcp-registry-user",))
     fetch = {"Sec-Fetch-Site": fetch_site, "Sec-Fetch-Mode": fetch_mode or ""} if fetch_site else {}
     headers = {
         "Cookie": f"mcp_gateway_session={cookie}",
@@ -285,7 +285,7 @@ def test_a_session_cookie_authorizes_only_requests_from_the_gateways_own_origin(
 @pytest.mark.parametrize("fetch_site", ["same-site", "cross-site"])
 def test_a_top_level_link_from_elsewhere_still_shows_the_page(stack: Stack, fetch_site: str) -> None:
     """A GET navigation (a link, the redirect back from the sign-in page) may use the cookie: nothing changes."""
-    cookie = SessionCodec(SECRET, 3600).issue("mallory", ("mcp-registry-user",), None)
+    cookie = signed_in(stack.session_store, SECRET, "mallory", ("mcp-registry-user",))
     answer = httpx2.get(
         f"{stack.gateway_url}/hostile/mcp",
         headers={

@@ -94,6 +94,15 @@ def test_start_up_stops_with_one_line_naming_the_variable() -> None:
     assert "COGNITO_CLIENT_ID" in line
 
 
+def test_a_session_store_that_cannot_be_opened_stops_start_up_naming_it() -> None:
+    env = {"COGNITO_USER_POOL_ID": "us-east-1_Abc", "COGNITO_CLIENT_ID": "web"}
+    lines = start_up_error_lines("auth_server", {**env, "SESSION_STORE": "/nonexistent/dir/sessions.db"})
+    errors = [line for line in lines if "configuration error" in line]
+    assert len(errors) == 1 and errors[0].startswith(
+        "auth_server: configuration error: SESSION_STORE: cannot open /nonexistent/dir/sessions.db"
+    )
+
+
 def test_env_template_documents_every_declared_variable_and_parses() -> None:
     template = dotenv_values(ROOT / ".env.template")
     declared = {variable.name for variable in VARIABLES}
@@ -133,7 +142,8 @@ def test_a_shared_setting_is_refused_the_same_way_by_every_service(variable: str
 
 
 @pytest.mark.parametrize(
-    "module", ["auth_server", "gateway", "local_idp", "devstack", "doctor", "mcp_gateway_auth"]
+    "module",
+    ["auth_server", "auth_server.revoke", "gateway", "local_idp", "devstack", "doctor", "mcp_gateway_auth"],
 )
 def test_every_entry_points_help_is_plain_text_pointing_at_the_template(module: str) -> None:
     result = subprocess.run(

@@ -23,11 +23,11 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from auth_server.session import SessionCodec
 from devstack.stack import Stack
 from tests.issuer import Issuer
 from tests.jsonrpc import notification, request
 from tests.servers import ServiceProcess, free_port, start_up_error
+from tests.sessions import signed_in
 from tests.stack import SECRET, start_issuer_stack
 
 ACCEPT = "application/json, text/event-stream"
@@ -138,7 +138,7 @@ async def test_unauthenticated_api_and_browser_callers(stack: Stack) -> None:
 
 async def test_identity_headers_reach_upstream_and_credentials_do_not(stack: Stack, issuer: Issuer) -> None:
     token = issuer.user_access_token("root", ["mcp-registry-admin"])
-    cookie = SessionCodec(SECRET, 600).issue("mallory", ("mcp-registry-admin",), None)
+    cookie = signed_in(stack.session_store, SECRET, "mallory", ("mcp-registry-admin",))
     spoofed = {
         "Authorization": f"Bearer {token}",
         "Cookie": f"theme=dark; mcp_gateway_session={cookie}",

@@ -6,7 +6,11 @@ its own test.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -438,3 +442,62 @@ def test_a_code_from_another_login_is_refused_by_pkce_or_nonce(local_stack: Stac
         assert nonce.status_code == 400, nonce.text
         assert "invalid_id_token" in nonce.text or "nonce" in nonce.text
         assert "mcp_gateway_session" not in victim.cookies
+
+
+def home_user(local_stack: Stack, cookie: str) -> str | None:
+    """Who the auth server's home page says is signed in with ``cookie`` (asked directly, no cache)."""
+    page = httpx2.get(
+        f"{local_stack.auth_url}/", headers={"Cookie": f"mcp_gateway_session={cookie}"}, timeout=10
+    )
+    found = re.search(r'id="user">([^<]+)<', page.text)
+    return found.group(1) if found else None
+
+
+def signed_in_cookie(browser: httpx2.Client, local_stack: Stack, username: str, password: str) -> str:
+    log_in(browser, local_stack, username, password)
+    cookie = browser.cookies.get("mcp_gateway_session")
+    assert cookie is not None
+    return cookie
+
+
+def test_signing_out_ends_the_session_even_for_a_copied_cookie(
+    browser: httpx2.Client, local_stack: Stack
+) -> None:
+    copied = signed_in_cookie(browser, local_stack, "alice", "alice-password")
+    assert home_user(local_stack, copied) == "alice"
+    assert session_cleared(log_out(browser, local_stack))
+    assert home_user(local_stack, copied) is None, "the copy is no longer a session"
+    lines = [
+        line for line in local_stack.services["auth_server"].log_text().splitlines() if '"audit"' in line
+    ]
+    events = [json.loads(line) for line in lines]
+    assert any(e["event"] == "login" and e["user"] == "alice" for e in events)
+    assert any(e["event"] == "logout" and e["user"] == "alice" for e in events)
+    payload = max(copied.split("."), key=len)
+    assert not any(payload in line for line in lines), "no cookie in the trail"
+
+
+def test_an_operator_revokes_every_session_of_a_user(local_stack: Stack) -> None:
+    clients = [httpx2.Client(follow_redirects=False, timeout=15) for _ in range(3)]
+    try:
+        cookies = [signed_in_cookie(client, local_stack, "admin", "admin-password") for client in clients[:2]]
+        other = signed_in_cookie(clients[2], local_stack, "alice", "alice-password")
+    finally:
+        for client in clients:
+            client.close()
+    assert [home_user(local_stack, cookie) for cookie in cookies] == ["admin", "admin"]
+    revoked = subprocess.run(
+        [sys.executable, "-m", "auth_server.revoke", "admin", "--env-file", "/dev/null"],
+        env={"PATH": os.environ["PATH"], "SESSION_STORE": str(local_stack.session_store), "AUDIT_LOG": "-"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    ended = re.search(r"ended (\d+) session\(s\) of admin", revoked.stderr)
+    assert ended is not None and int(ended.group(1)) >= 2, "both, and any other test's admin session"
+    event = json.loads(revoked.stdout)
+    assert event["event"] == "sessions_revoked" and event["user"] == "admin"
+    assert event["sessions"] == int(ended.group(1))
+    assert [home_user(local_stack, cookie) for cookie in cookies] == [None, None]
+    assert home_user(local_stack, other) == "alice", "only that user's sessions end"

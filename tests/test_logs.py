@@ -18,7 +18,7 @@ from tests.servers import ServiceProcess, free_port
 
 def test_credentials_are_scrubbed(issuer: Issuer) -> None:
     token = issuer.user_access_token()
-    cookie = SessionCodec("k" * 40, 60).issue("alice", ("g",) * 40, None)
+    cookie = SessionCodec("k" * 40, 60).issue("alice", ("g",) * 40, None, sid="s1")
     line = f"Authorization: Bearer {token} Cookie: s={cookie} url=/x?access_token=abc&code=xyz Basic dXNlcjpwYXNzd29yZDEyMw=="
     cleaned = redact(line)
     assert token not in cleaned and token.split(".")[2] not in cleaned

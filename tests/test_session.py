@@ -15,7 +15,7 @@ KEY = "k" * 40
 
 def test_issue_and_read() -> None:
     codec = SessionCodec(KEY, 3600)
-    cookie = codec.issue("alice", ("mcp-registry-user", "finance"), "alice@example.com")
+    cookie = codec.issue("alice", ("mcp-registry-user", "finance"), "alice@example.com", sid="s1")
     session = codec.read(cookie)
     assert session.username == "alice"
     assert session.groups == ("mcp-registry-user", "finance")
@@ -30,7 +30,7 @@ def test_issue_and_read() -> None:
 def test_expiry_is_capped_by_the_identity_provider() -> None:
     codec = SessionCodec(KEY, 3600)
     soon = int(time.time()) + 60
-    assert codec.read(codec.issue("a", (), None, expires_at=soon)).expires_at == soon
+    assert codec.read(codec.issue("a", (), None, sid="s1", expires_at=soon)).expires_at == soon
 
 
 def refused(codec: SessionCodec, cookie: str, reason: str) -> None:
@@ -41,7 +41,7 @@ def refused(codec: SessionCodec, cookie: str, reason: str) -> None:
 
 def test_tampered_cookies_are_refused() -> None:
     codec = SessionCodec(KEY, 3600)
-    cookie = codec.issue("alice", ("mcp-registry-user",), None)
+    cookie = codec.issue("alice", ("mcp-registry-user",), None, sid="s1")
     _, timestamp, signature = cookie.rsplit(".", 2)
     forged = URLSafeTimedSerializer("x" * 40, salt=SESSION_SALT).dumps(
         {"u": "alice", "g": ["mcp-registry-admin"], "e": None, "p": "cognito", "exp": int(time.time()) + 99}
@@ -55,7 +55,7 @@ def test_tampered_cookies_are_refused() -> None:
 
 
 def test_another_key_is_refused() -> None:
-    cookie = SessionCodec("o" * 40, 3600).issue("alice", (), None)
+    cookie = SessionCodec("o" * 40, 3600).issue("alice", (), None, sid="s1")
     refused(SessionCodec(KEY, 3600), cookie, "invalid or expired")
 
 
@@ -69,7 +69,7 @@ def test_same_key_other_purpose_is_refused() -> None:
 def test_expired_by_signature_age() -> None:
     serializer = URLSafeTimedSerializer(KEY, salt=SESSION_SALT)
     payload = serializer.dump_payload(
-        {"u": "a", "g": [], "e": None, "p": "cognito", "exp": int(time.time()) + 99}
+        {"s": "s1", "u": "a", "g": [], "e": None, "p": "cognito", "exp": int(time.time()) + 99}
     )
     signer = serializer.make_signer(SESSION_SALT)
     signer.get_timestamp = lambda: int(time.time()) - 7200  # type: ignore[method-assign]
@@ -80,7 +80,9 @@ def test_expired_by_signature_age() -> None:
 
 def test_expired_by_carried_expiry() -> None:
     codec = SessionCodec(KEY, 3600)
-    refused(codec, codec.issue("a", (), None, expires_at=int(time.time()) - 1), "session has expired")
+    refused(
+        codec, codec.issue("a", (), None, sid="s1", expires_at=int(time.time()) - 1), "session has expired"
+    )
 
 
 @pytest.mark.parametrize(

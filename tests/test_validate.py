@@ -21,6 +21,7 @@ from auth_server.session import SessionCodec
 from tests.issuer import M2M_CLIENT, WEB_CLIENT, Issuer
 from tests.jsonrpc import request, tool_call
 from tests.servers import ServiceProcess
+from tests.sessions import signed_in
 
 DATA = Path(__file__).parent / "data"
 SECRET = "test-secret-key-" + "s" * 32
@@ -38,6 +39,7 @@ def start(tmp_path: Path, issuer: Issuer, policy: Path | None = None, **env: str
             SCOPES_CONFIG=str(scopes),
             GATEWAY_EXTERNAL_URL=EXTERNAL,
             MAX_BODY_BYTES="4096",
+            SESSION_STORE=str(tmp_path / "sessions.db"),
             **env,
         ),
         tmp_path / "auth_server.log",
@@ -51,10 +53,20 @@ def start(tmp_path: Path, issuer: Issuer, policy: Path | None = None, **env: str
 
 
 @pytest.fixture(scope="module")
-def server(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    service = start(tmp_path_factory.mktemp("auth"), issuer, DATA / "scopes.yml")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("auth")
+
+
+@pytest.fixture(scope="module")
+def server(issuer: Issuer, workdir: Path) -> Iterator[ServiceProcess]:
+    service = start(workdir, issuer, DATA / "scopes.yml")
     yield service
     service.stop()
+
+
+def live(workdir: Path, username: str, groups: tuple[str, ...], email: str | None = None) -> str:
+    """A cookie of a session the module's auth server issued."""
+    return signed_in(workdir / "sessions.db", SECRET, username, groups, email)
 
 
 @pytest.fixture(scope="module")
@@ -264,9 +276,8 @@ def cookie_header(value: str) -> dict[str, str]:
     return {"Cookie": f"other=1; mcp_gateway_session={value}; theme=dark"}
 
 
-def test_session_cookie(client: httpx2.Client, issuer: Issuer) -> None:
-    codec = SessionCodec(SECRET, 3600)
-    cookie = codec.issue("carol", ("finance",), "carol@example.com")
+def test_session_cookie(client: httpx2.Client, workdir: Path) -> None:
+    cookie = live(workdir, "carol", ("finance",), "carol@example.com")
     response = validate(
         client, url="/fininfo/mcp", body=tool_call("print_stock_data"), headers=cookie_header(cookie)
     )
@@ -282,12 +293,15 @@ def test_session_cookie(client: httpx2.Client, issuer: Issuer) -> None:
 @pytest.mark.parametrize(
     "cookie",
     [
-        SessionCodec(SECRET, 3600).issue("carol", ("finance",), None)[:-3] + "xyz",
-        SessionCodec("another-key-" + "o" * 32, 3600).issue("carol", ("mcp-registry-admin",), None),
-        SessionCodec(SECRET, 3600).issue("carol", ("finance",), None, expires_at=int(time.time()) - 5),
+        SessionCodec(SECRET, 3600).issue("carol", ("finance",), None, sid="s")[:-3] + "xyz",
+        SessionCodec("another-key-" + "o" * 32, 3600).issue("carol", ("mcp-registry-admin",), None, sid="s"),
+        SessionCodec(SECRET, 3600).issue(
+            "carol", ("finance",), None, sid="s", expires_at=int(time.time()) - 5
+        ),
+        SessionCodec(SECRET, 3600).issue("carol", ("mcp-registry-admin",), None, sid="never-issued"),
         "garbage",
     ],
-    ids=["tampered", "other-key", "expired", "garbage"],
+    ids=["tampered", "other-key", "expired", "signed-but-never-issued", "garbage"],
 )
 def test_bad_session_cookies(client: httpx2.Client, cookie: str) -> None:
     response = validate(client, url="/fininfo/mcp", body=request("tools/list"), headers=cookie_header(cookie))
@@ -296,9 +310,8 @@ def test_bad_session_cookies(client: httpx2.Client, cookie: str) -> None:
     assert "X-Auth-Method" not in response.headers
 
 
-def test_two_session_cookies_and_bad_bearer_with_good_cookie(client: httpx2.Client) -> None:
-    codec = SessionCodec(SECRET, 3600)
-    good = codec.issue("carol", ("finance",), None)
+def test_two_session_cookies_and_bad_bearer_with_good_cookie(client: httpx2.Client, workdir: Path) -> None:
+    good = live(workdir, "carol", ("finance",))
     doubled = {"Cookie": f"mcp_gateway_session={good}; mcp_gateway_session={good}"}
     assert (
         validate(client, url="/fininfo/mcp", body=request("tools/list"), headers=doubled).status_code == 401
@@ -375,10 +388,10 @@ def test_no_input_produces_a_500(client: httpx2.Client, issuer: Issuer) -> None:
 
 
 def test_decisions_are_logged_without_credentials(
-    client: httpx2.Client, server: ServiceProcess, issuer: Issuer
+    client: httpx2.Client, server: ServiceProcess, issuer: Issuer, workdir: Path
 ) -> None:
     token = issuer.user_access_token("dave", ["mcp-registry-user"])
-    cookie = SessionCodec(SECRET, 3600).issue("erin", ("finance",), None)
+    cookie = live(workdir, "erin", ("finance",))
     validate(client, token=token, body=tool_call("current_time_by_timezone"))
     validate(client, token=token, body=tool_call("forbidden_tool"))
     validate(client, token=token[:-4] + "AAAA", body=request("tools/list"))
