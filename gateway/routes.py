@@ -8,6 +8,7 @@ safe choice is to keep serving and say loudly why the edit was not applied.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from mcp_gateway_core.mcp_request import SERVER_NAME
 from mcp_gateway_core.yaml_file import ConfigFileError, load_model
 
 from .credentials import ClientCredentialsToken, Credentials, StaticCredentials
+from .rates import Rate
 
 logger = logging.getLogger("gateway.routes")
 
@@ -52,6 +54,10 @@ class Route:
     max_requests: int | None = None
     """Other requests in flight to this server at a time; None: MAX_REQUESTS_PER_SERVER."""
     headers: Mapping[str, str] = field(default_factory=dict)
+    rate_per_caller: Rate | None = None
+    """Requests per second one caller may send to this server (a token bucket); None: no limit."""
+    rate_per_server: Rate | None = None
+    """Requests per second all callers together may send to this server; None: no limit."""
     credentials: Credentials | None = None
     """What the gateway presents to this upstream itself (never the caller's token)."""
 
@@ -181,6 +187,24 @@ class _ClientSpec(BaseModel):
         return ClientCredentialsToken(self.header, self.scheme, source)
 
 
+class _RateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    per_second: Annotated[float, Field(strict=False, gt=0, le=1_000_000)]
+    burst: Annotated[int, Field(strict=True, ge=1, le=1_000_000)] | None = None
+    """Requests allowed at once after a quiet spell; default: one second's worth (at least 1)."""
+
+    def build(self) -> Rate:
+        return Rate(self.per_second, self.burst or max(1, math.ceil(self.per_second)))
+
+
+class _RateLimitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    per_caller: _RateSpec | None = None
+    per_server: _RateSpec | None = None
+
+
 class _RouteSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -193,6 +217,7 @@ class _RouteSpec(BaseModel):
     headers: dict[
         Annotated[str, AfterValidator(_header_name)], Annotated[str | int, AfterValidator(_header_value)]
     ] = {}
+    rate_limit: _RateLimitSpec | None = None
     credentials: Annotated[_StaticSpec | _ClientSpec, Field(discriminator="type")] | None = None
 
     @model_validator(mode="after")
@@ -225,6 +250,12 @@ def load_routes(path: Path) -> dict[str, Route]:
             max_streams=spec.max_streams,
             max_requests=spec.max_requests,
             headers={header: str(value) for header, value in spec.headers.items()},
+            rate_per_caller=spec.rate_limit.per_caller.build()
+            if spec.rate_limit and spec.rate_limit.per_caller
+            else None,
+            rate_per_server=spec.rate_limit.per_server.build()
+            if spec.rate_limit and spec.rate_limit.per_server
+            else None,
             credentials=spec.credentials.build() if spec.credentials else None,
         )
         for name, spec in document.servers.items()
