@@ -13,6 +13,9 @@ cached decision can never carry one person's credential to another.
 from __future__ import annotations
 
 import logging
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcp_gateway_auth import ClientCredentials, TokenError
@@ -37,11 +40,18 @@ class StaticCredentials:
         return False
 
 
-@dataclass(frozen=True, slots=True)
+RENEW_AT_MOST_EVERY = 30.0
+"""Seconds between renewals on an upstream's refusal: an upstream refusing every token (broken
+or hostile) must not turn each caller's request into a request to the provider."""
+
+
+@dataclass(slots=True)
 class ClientCredentialsToken:
     header: str
     scheme: str
     source: ClientCredentials = field(repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    _renewed_at: float = field(default=-math.inf, repr=False)
 
     async def header_value(self) -> tuple[str, str]:
         try:
@@ -51,7 +61,12 @@ class ClientCredentialsToken:
         return self.header, f"{self.scheme} {token}"
 
     async def rejected(self) -> bool:
-        """The upstream refused the token: forget it, so the next ``header_value`` asks again."""
+        """The upstream refused the token: forget it, so the next ``header_value`` asks again,
+        unless it was renewed for a refusal moments ago (then the refusal stands)."""
+        now = self.clock()
+        if now - self._renewed_at < RENEW_AT_MOST_EVERY:
+            return False
+        self._renewed_at = now
         await self.source.invalidate()
         return True
 

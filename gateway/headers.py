@@ -55,8 +55,13 @@ def end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     ]
 
 
+def _folded(name: str) -> str:
+    """A header name as servers that map headers to variables see it: ``X_User`` is ``X-User`` there."""
+    return name.lower().replace("_", "-")
+
+
 def _is_identity_like(name: str) -> bool:
-    folded = name.replace("_", "-")
+    folded = _folded(name)
     return folded in _IDENTITY_EXACT or folded.startswith(_IDENTITY_PREFIXES)
 
 
@@ -74,13 +79,13 @@ def upstream_request_headers(
 
     Every identity header is sent, empty when ``identity`` lacks it, so an upstream never
     has to wonder whether an absent one was stripped or never set.  A header the route sets
-    (``static``, its credential among them) replaces the caller's of the same name, so a
-    caller cannot put its own value first.
+    (``static``, its credential among them) replaces the caller's of the same name, spelt
+    with ``_`` or ``-``, so a caller cannot put its own value first or beside it.
     """
-    ours = {name.lower() for name in static}
+    ours = {_folded(name) for name in static}
     headers: list[tuple[str, str]] = []
     for name, value in end_to_end(incoming):
-        if name in _REQUEST_DROPPED or name in ours or _is_identity_like(name):
+        if name in _REQUEST_DROPPED or _folded(name) in ours or _is_identity_like(name):
             continue
         if name == "cookie":
             value = _without_cookie(value, session_cookie)
@@ -112,8 +117,7 @@ def auth_request_headers(
     headers = [
         (name, value)
         for name, value in end_to_end(incoming)
-        if name not in _AUTH_PAGE_DROPPED
-        and not name.replace("_", "-").startswith(("x-forwarded-", "x-gateway-"))
+        if name not in _AUTH_PAGE_DROPPED and not _folded(name).startswith(("x-forwarded-", "x-gateway-"))
     ]
     headers.extend(
         [

@@ -32,3 +32,22 @@ def tool_call(
     name: str, id: int | str = 1, arguments: dict[str, Any] | None = None, **params: Any
 ) -> dict[str, Any]:
     return request("tools/call", id, name=name, arguments=arguments or {}, **params)
+
+
+STATELESS = "2026-07-28"
+
+
+def stateless(method: str, id: int | str = 1, **params: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """A 2026-07-28 request (body and headers), which the SDK's servers answer without a session."""
+    meta = {
+        "io.modelcontextprotocol/protocolVersion": STATELESS,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "MCP-Protocol-Version": STATELESS,
+        "Mcp-Method": method,
+    }
+    if "name" in params:
+        headers["Mcp-Name"] = str(params["name"])
+    return request(method, id, **params, _meta=meta), headers

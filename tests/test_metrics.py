@@ -17,12 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Stack
 from tests.issuer import Issuer
-from tests.jsonrpc import request
+from tests.jsonrpc import stateless
 from tests.servers import ServiceProcess, free_port, start_up_error_lines
 from tests.stack import DATA, SECRET, start_issuer_stack
 
-ACCEPT = "application/json, text/event-stream"
-VERSION = "2026-07-28"
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -49,23 +47,11 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def post(stack: Stack, token: str, method: str, server: str, **params: object) -> httpx2.Response:
-    """A stateless (2026-07-28) request, which the SDK's servers answer without a session."""
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": VERSION,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "Accept": ACCEPT,
-        "MCP-Protocol-Version": VERSION,
-        "Mcp-Method": method,
-    }
-    if "name" in params:
-        headers["Mcp-Name"] = str(params["name"])
+    body, headers = stateless(method, **params)
     return httpx2.post(
         f"{stack.gateway_url}/{server}/mcp",
-        json=request(method, **params, _meta=meta),
-        headers=headers,
+        json=body,
+        headers={"Authorization": f"Bearer {token}", **headers},
         timeout=10,
     )
 

@@ -13,10 +13,8 @@ from gateway.rates import Buckets, Rate
 from gateway.routes import RoutesError, load_routes
 from tests.hostile import HostileUpstream
 from tests.issuer import Issuer
-from tests.jsonrpc import request
+from tests.jsonrpc import stateless
 from tests.stack import start_issuer_stack
-
-VERSION = "2026-07-28"
 
 
 class Clock:
@@ -62,19 +60,11 @@ def stack(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def post(stack: Stack, token: str, server: str) -> httpx2.Response:
-    meta = {
-        "io.modelcontextprotocol/protocolVersion": VERSION,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
+    body, headers = stateless("tools/list", id=7)
     return httpx2.post(
         f"{stack.gateway_url}/{server}/mcp",
-        json=request("tools/list", id=7, _meta=meta),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json, text/event-stream",
-            "MCP-Protocol-Version": VERSION,
-            "Mcp-Method": "tools/list",
-        },
+        json=body,
+        headers={"Authorization": f"Bearer {token}", **headers},
         timeout=10,
     )
 

@@ -85,6 +85,7 @@ def stack(
             },
         },
         "m2m": {"url": upstream.url, "credentials": client},
+        "refusing": {"url": upstream.url, "credentials": client},
         "no-provider": {
             "url": upstream.url,
             "credentials": {**client, "token_url": f"http://127.0.0.1:{free_port()}/oauth2/token"},
@@ -115,11 +116,11 @@ def test_a_static_secret_reaches_the_upstream_and_the_callers_token_never_does(
     stack: Stack, issuer: Issuer, upstream: HostileUpstream
 ) -> None:
     upstream.reset()
-    assert call(stack, issuer, "keyed", **{"X-API-KEY": "the-callers-own"}).status_code == 200
+    callers_own = {"X-API-KEY": "the-callers-own", "x_api_key": "another-spelling"}
+    assert call(stack, issuer, "keyed", **callers_own).status_code == 200
     [received] = upstream.received
-    assert [value for name, value in received.headers if name.lower() == "x-api-key"] == [API_KEY], (
-        "the route's value replaces the caller's, which cannot come first"
-    )
+    sent = [value for name, value in received.headers if name.lower().replace("_", "-") == "x-api-key"]
+    assert sent == [API_KEY], "the route's value replaces the caller's, in any case and with _ for -"
     assert received.header("authorization") is None
 
 
@@ -153,6 +154,19 @@ def test_a_refused_token_is_renewed_and_the_request_sent_once_more(
     assert answer.status_code == 200, answer.text
     first, second = (received.header("authorization") for received in upstream.received)
     assert first != second and claims(second)["client_id"] == "gateway-upstream"
+
+
+def test_an_upstream_refusing_every_token_cannot_make_each_request_fetch_one(
+    stack: Stack, issuer: Issuer, upstream: HostileUpstream
+) -> None:
+    async def refuse(received: Received, writer: asyncio.StreamWriter) -> None:
+        writer.write(json_response({"error": "invalid_token"}, status=401))
+
+    upstream.reset(refuse)
+    assert [call(stack, issuer, "refusing").status_code for _ in range(3)] == [502, 502, 502]
+    tokens = [received.header("authorization") for received in upstream.received]
+    assert len(tokens) == 4, "one renewal and retry for the first refusal, none for the next ones"
+    assert len(set(tokens)) == 2
 
 
 def test_no_token_from_the_provider_is_a_502_naming_no_secret(
