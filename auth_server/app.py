@@ -18,19 +18,24 @@ from mcp_gateway_core.variables import AUTH as SERVICE
 
 from .components import Components, running
 from .config import Settings
+from .connect_links import ConnectLinks
 from .discovery import discovery_routes
 from .home import home
 from .login import login_app
 from .policy_store import PolicyStore
+from .provider_oauth import ProviderClients
+from .providers import ProvidersError, load_providers
 from .session import SessionCodec
 from .session_store import Sessions, SessionStore
+from .user_credentials import UserCredentials
 from .validate import validate
+from .vault import Vault, derived_key, open_vault_store
 
 logger = logging.getLogger("auth_server")
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """Raises ConfigError when the session store cannot be opened."""
+    """Raises ConfigError when the session store, providers.yml or the vault cannot be used."""
     policies = PolicyStore(settings.scopes_config)
     try:
         store = SessionStore(settings.session_store)
@@ -50,9 +55,11 @@ def create_app(settings: Settings) -> FastAPI:
             "between replicas; set SECRET_KEY to a long random value"
         )
 
+    credentials = _user_credentials(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, policies, sessions) as components:
+        async with running(settings, policies, sessions, credentials) as components:
             app.state.components = components
             yield
 
@@ -64,12 +71,38 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,  # its redirects would name the auth server's internal address
     )
     app.add_route(VALIDATE_PATH, validate, methods=["GET", "POST"], include_in_schema=False)
-    app.mount("/oauth2", login_app(settings, sessions))
+    app.mount("/oauth2", login_app(settings, sessions, credentials))
     app.router.routes.extend(discovery_routes(settings, policies))
     app.add_route("/", home, methods=["GET"], include_in_schema=False)
     app.add_route("/health", health, methods=["GET"], include_in_schema=False)
     app.add_route("/ready", ready, methods=["GET"], include_in_schema=False)
     return app
+
+
+def _user_credentials(settings: Settings) -> UserCredentials | None:
+    """Providers, vault and connect links, when PROVIDERS_CONFIG names providers; else None."""
+    if settings.providers_config is None:
+        return None
+    try:
+        providers = load_providers(settings.providers_config)
+    except ProvidersError as exc:
+        raise ConfigError.about("PROVIDERS_CONFIG", str(exc).splitlines()) from None
+    try:
+        store = open_vault_store(settings.vault_store)
+    except (OSError, sqlite3.Error, ValueError) as exc:
+        raise ConfigError("VAULT_STORE", f"cannot open {settings.vault_store}: {exc}") from None
+    if settings.vault_store is None:
+        logger.warning(
+            "VAULT_STORE is not set: connected accounts are kept in memory, so people connect again after "
+            "every restart; set VAULT_STORE to a file on a kept volume (or a redis:// URL for replicas)"
+        )
+    vault = Vault([*settings.vault_keys, derived_key(settings.secret_key)], store)
+    return UserCredentials(
+        ProviderClients(providers, settings.http_timeout_seconds),
+        vault,
+        ConnectLinks(settings.secret_key, settings.gateway_external_url),
+        settings.issuer,
+    )
 
 
 async def health(request: Request) -> JSONResponse:

@@ -18,6 +18,7 @@ from .jwks import JwksCache
 from .policy_store import PolicyStore
 from .session_store import Sessions
 from .tokens import TokenVerifier
+from .user_credentials import UserCredentials
 
 logger = logging.getLogger("auth_server")
 
@@ -29,10 +30,14 @@ class Components:
     policies: PolicyStore
     sessions: Sessions
     decider: Decider
+    credentials: UserCredentials | None
+    """People's accounts at providers (PROVIDERS_CONFIG); None when none are configured."""
 
 
 @asynccontextmanager
-async def running(settings: Settings, policies: PolicyStore, sessions: Sessions) -> AsyncIterator[Components]:
+async def running(
+    settings: Settings, policies: PolicyStore, sessions: Sessions, credentials: UserCredentials | None
+) -> AsyncIterator[Components]:
     """The parts, with the JWKS fetched (or its failure logged) and the policy being watched."""
     timeout = httpx2.Timeout(settings.http_timeout_seconds)
     async with httpx2.AsyncClient(timeout=timeout, follow_redirects=False) as client:
@@ -57,12 +62,15 @@ async def running(settings: Settings, policies: PolicyStore, sessions: Sessions)
             external_url=settings.gateway_external_url,
             max_body_bytes=settings.max_body_bytes,
             allowed_origins=settings.allowed_origins,
+            credentials=credentials,
         )
         if not await jwks.refresh():
             logger.warning("JWKS not reachable at start-up; will retry on demand", extra={"url": jwks.url})
         async with _policy_reloading(policies, settings.policy_reload_seconds):
-            yield Components(settings, jwks, policies, sessions, decider)
+            yield Components(settings, jwks, policies, sessions, decider, credentials)
         await jwks.aclose()
+        if credentials is not None:
+            await credentials.vault.store.close()
 
 
 @asynccontextmanager

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
+
 from mcp_gateway_core import cognito
 from mcp_gateway_core import variables as v
 from mcp_gateway_core.env import Reader, url
@@ -45,6 +47,12 @@ class Settings:
     scopes_config: Path
     session_store: Path | None
     """The SQLite file of live sessions; None: in memory, ending with the process."""
+    providers_config: Path | None
+    """providers.yml: the providers people connect accounts at; None: no oauth2_user routes."""
+    vault_store: str | None
+    """A SQLite file or a redis:// URL for people's provider tokens; None: in memory."""
+    vault_keys: tuple[bytes, ...]
+    """Fernet keys, the first encrypting; a key derived from SECRET_KEY always decrypts too."""
     gateway_external_url: str
     jwt_leeway_seconds: int
     jwks_penalty_seconds: float
@@ -138,6 +146,9 @@ class Settings:
             session_cookie_secure=read(v.SESSION_COOKIE_SECURE),
             scopes_config=read(v.SCOPES_CONFIG),
             session_store=read(v.SESSION_STORE),
+            providers_config=read(v.PROVIDERS_CONFIG),
+            vault_store=read(v.VAULT_STORE),
+            vault_keys=_vault_keys(read),
             gateway_external_url=external_url,
             jwt_leeway_seconds=read(v.JWT_LEEWAY_SECONDS),
             jwks_penalty_seconds=read(v.JWKS_PENALTY_SECONDS),
@@ -149,6 +160,23 @@ class Settings:
         )
         read.check()
         return settings
+
+
+def _vault_keys(read: Reader) -> tuple[bytes, ...]:
+    keys = []
+    values: tuple[str, ...] = read(v.VAULT_KEY)
+    for position, value in enumerate(values, start=1):
+        try:
+            Fernet(value)
+        except ValueError:
+            read.problem(
+                v.VAULT_KEY,
+                f"entry {position} is not a Fernet key (32 url-safe base64 bytes); make one with "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'",
+            )
+            continue
+        keys.append(value.encode())
+    return tuple(keys)
 
 
 def _cognito_domain(read: Reader, region: str) -> str | None:

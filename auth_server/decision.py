@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp_gateway_core.contract import AllowAnswer
+from mcp_gateway_core.contract import REQUEST_STATE_PREFIX, AllowAnswer, UserCredential
 from mcp_gateway_core.mcp_request import BadRequest, Call, Target, parse_body, parse_target
 
 from .discovery import resource_metadata_url
@@ -23,6 +23,7 @@ from .policy_store import PolicyStore
 from .session import session_cookie_values
 from .session_store import Sessions
 from .tokens import TokenVerifier
+from .user_credentials import UserCredentials
 
 REALM = "mcp-gateway"
 
@@ -39,6 +40,8 @@ class ValidateRequest:
     """``Sec-Fetch-Site``, as browsers send it."""
     fetch_mode: str | None = None
     """``Sec-Fetch-Mode``: ``navigate`` for a top-level navigation."""
+    credential_provider: str | None = None
+    """The provider whose token the route's upstream needs for this caller (``oauth2_user``)."""
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class Decider:
         external_url: str,
         max_body_bytes: int,
         allowed_origins: frozenset[str],
+        credentials: UserCredentials | None = None,
     ) -> None:
         self._verifier = verifier
         self._sessions = sessions
@@ -75,6 +79,7 @@ class Decider:
         self._external_url = external_url
         self._max_body_bytes = max_body_bytes
         self._allowed_origins = allowed_origins
+        self._credentials = credentials
 
     async def decide(self, request: ValidateRequest) -> Decision:
         if request.original_url is None:
@@ -101,11 +106,24 @@ class Decider:
         except BadRequest as exc:
             return bad_request(str(exc), target, identity)
 
+        if not self._own_states_match(calls, identity):
+            return bad_request(
+                "requestState is not valid here: expired, altered, or issued to another caller; "
+                "send the request again without it",
+                target,
+                identity,
+            )
         policy = self._policies.current
         scopes = policy.scopes_for(identity)
         for call in calls or (Call(method=None, item=None),):
             if not policy.allows(scopes, target.server, call.method, call.item):
                 return self._forbidden(target, identity, calls, call, policy)
+        credential: UserCredential | None = None
+        if request.credential_provider is not None:
+            provider = self._credentials.provider(request.credential_provider) if self._credentials else None
+            if provider is None or self._credentials is None:
+                return _provider_unknown(request.credential_provider, target, identity)
+            credential = await self._credentials.for_request(identity, provider)
 
         answer = AllowAnswer(
             user=identity.user,
@@ -123,6 +141,7 @@ class Decider:
             allowed_resources=policy.allowed_resources(scopes, target.server),
             expires_at=identity.expires_at,
             policy_version=self._policies.version,
+            credential=credential,
         )
         return Decision(
             200,
@@ -150,6 +169,18 @@ class Decider:
         if len(values) > 1:
             raise AuthenticationError("more than one session cookie")
         return self._sessions.read(values[0]).identity()
+
+    def _own_states_match(self, calls: tuple[Call, ...], identity: Identity) -> bool:
+        """Every requestState the gateway issued (by its prefix) is valid and this caller's."""
+        for call in calls:
+            if call.request_state is None or not call.request_state.startswith(REQUEST_STATE_PREFIX):
+                continue
+            owner = identity.owner(self._credentials.issuer) if self._credentials else None
+            if owner is None or self._credentials is None:
+                return False
+            if not self._credentials.links.state_matches(call.request_state, owner):
+                return False
+        return True
 
     def _unauthenticated(self, reason: str, target: Target) -> Decision:
         """No ``scope`` here: MCP clients request a challenge's scope verbatim, and no one list suits
@@ -250,6 +281,20 @@ def _challenge(**params: str) -> str:
 
 def _quoted_string(value: str) -> str:
     return "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "'" if ch == '"' else "?" for ch in value)
+
+
+def _provider_unknown(name: str, target: Target, identity: Identity) -> Decision:
+    reason = (
+        f"server {target.server!r} acts for its callers at provider {name!r}, which this auth server does "
+        "not know; its operator should add it to the auth server's PROVIDERS_CONFIG"
+    )
+    return Decision(
+        403,
+        {"error": "provider_not_configured", "error_description": reason},
+        reason=reason,
+        identity=identity,
+        target=target,
+    )
 
 
 def _refused_origin(reason: str, target: Target, identity: Identity | None = None) -> Decision:

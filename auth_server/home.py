@@ -1,4 +1,5 @@
-"""The gateway's front page: who you are, the MCP servers and tools open to you, and how to connect.
+"""The gateway's front page: who you are, the MCP servers and tools open to you, how to connect, and
+the accounts at other services that servers use for you.
 
 The gateway names the servers it routes in ``X-Gateway-Servers`` and the tools each listed
 in ``X-Gateway-Tools``; only servers a rule lets this person reach are shown, and where the
@@ -15,7 +16,7 @@ from mcp_gateway_core.contract import GATEWAY_SERVERS, GATEWAY_TOOLS, decode_too
 from .components import Components
 from .connect_snippets import snippets
 from .identity import AuthenticationError, Identity
-from .pages import ReachableServer, home_page
+from .pages import Connection, ReachableServer, home_page
 from .session import session_cookie_values
 
 
@@ -46,4 +47,22 @@ async def home(request: Request) -> Response:
         servers.append(
             ReachableServer(name, url, policy.allowed_tools(scopes, name), listed.get(name), found)
         )
-    return home_page(identity, scopes, servers, logout_token)
+    return home_page(identity, scopes, servers, logout_token, await _connections(components, identity))
+
+
+async def _connections(components: Components, identity: Identity) -> list[Connection]:
+    """Every configured provider, with the person's account there when connected."""
+    credentials = components.credentials
+    owner = identity.owner(credentials.issuer) if credentials is not None else None
+    if credentials is None or owner is None:
+        return []
+    connected = await credentials.vault.connections(owner)
+    found = []
+    for name, provider in sorted(credentials.clients.providers.items()):
+        token = connected.get(name)
+        found.append(
+            Connection(name, provider.title, None)
+            if token is None
+            else Connection(name, provider.title, token.account, token.scopes, token.connected_at)
+        )
+    return found

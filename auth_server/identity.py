@@ -27,3 +27,12 @@ class Identity:
     auth_method: AuthMethod
     expires_at: int
     """Epoch seconds after which this identity must be proven again."""
+    subject: str | None = None
+    """The issuer's ``sub``: what stays the same for a person when their username or groups change."""
+
+    def owner(self, issuer: str) -> str | None:
+        """The key of this person's connected accounts (issuer and subject); None for an app client's
+        token, which acts for no person, and for a session signed in before subjects were kept."""
+        if self.username is None or not self.subject:
+            return None
+        return f"{issuer}|{self.subject}"

@@ -28,11 +28,13 @@ from mcp_gateway_core import audit
 from mcp_gateway_core.contract import CALLBACK_PATH, LOGOUT_PATH, login_location
 
 from .config import Settings
+from .connect import Connections
 from .origins import origin_problem
 from .pages import error_page, logout_page
 from .redirects import safe_next
 from .session import session_cookie_values
 from .session_store import Sessions
+from .user_credentials import UserCredentials
 
 logger = logging.getLogger("auth_server.login")
 
@@ -133,8 +135,14 @@ class BrowserLogin:
         target = safe_next(request.session.pop("next", "/"))
         request.session.clear()
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
+        subject = claims.get("sub") if isinstance(claims.get("sub"), str) and claims.get("sub") else None
         cookie, session = self.sessions.issue(
-            username, tuple(groups), email, "cognito", expires_at=int(time.time()) + self.sessions.max_age
+            username,
+            tuple(groups),
+            email,
+            "cognito",
+            expires_at=int(time.time()) + self.sessions.max_age,
+            subject=subject,
         )
         logger.info("login", extra={"user": username, "groups": groups})
         audit.event("login", user=username, groups=groups, session=audit.session_ref(session.sid))
@@ -219,16 +227,25 @@ class BrowserLogin:
         return error_page("Sign-in failed", shown, hint, status, retry=retry)
 
 
-def login_app(settings: Settings, sessions: Sessions) -> Starlette:
-    """The ``/oauth2`` sub-application, wired: routes, and the signed cookie holding per-login state."""
+def login_app(settings: Settings, sessions: Sessions, credentials: UserCredentials | None) -> Starlette:
+    """The ``/oauth2`` sub-application, wired: routes, and the signed cookie holding per-login state
+    (of a sign-in, and of connecting an account at a provider)."""
     handlers = BrowserLogin(settings, sessions)
+    routes = [
+        Route("/login/cognito", handlers.login),
+        Route("/callback/cognito", handlers.callback_route),
+        Route("/logout/cognito", handlers.logout_page, methods=["GET"]),
+        Route("/logout/cognito", handlers.logout, methods=["POST"]),
+    ]
+    if credentials is not None:
+        connections = Connections(settings, sessions, credentials)
+        routes += [
+            Route("/connect/{provider}", connections.connect, methods=["GET"]),
+            Route("/connect/{provider}/callback", connections.callback, methods=["GET"]),
+            Route("/connect/{provider}/disconnect", connections.disconnect, methods=["POST"]),
+        ]
     app = Starlette(
-        routes=[
-            Route("/login/cognito", handlers.login),
-            Route("/callback/cognito", handlers.callback_route),
-            Route("/logout/cognito", handlers.logout_page, methods=["GET"]),
-            Route("/logout/cognito", handlers.logout, methods=["POST"]),
-        ],
+        routes=routes,
         middleware=[
             Middleware(
                 SessionMiddleware,

@@ -5,13 +5,14 @@ Server-rendered, no scripts, every value escaped.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from html import escape
 
 from starlette.responses import HTMLResponse
 
 from mcp_gateway_core import html_page
-from mcp_gateway_core.contract import LOGOUT_PATH, login_location
+from mcp_gateway_core.contract import CONNECT_PATH, LOGOUT_PATH, login_location
 
 from .connect_snippets import Snippet
 from .identity import Identity
@@ -28,6 +29,19 @@ class ReachableServer:
     snippets: tuple[Snippet, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """A provider the person may connect an account at, and the account if they have."""
+
+    provider: str
+    title: str
+    account: str | None
+    """Who they are at the provider; None when not connected."""
+    scopes: tuple[str, ...] = ()
+    since: int | None = None
+    """Epoch seconds of the consent."""
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html_page.render(title, body), status_code=status, headers=html_page.HEADERS)
 
@@ -40,7 +54,11 @@ def _logout_form(token: str) -> str:
 
 
 def home_page(
-    identity: Identity | None, scopes: frozenset[str], servers: list[ReachableServer], logout_token: str
+    identity: Identity | None,
+    scopes: frozenset[str],
+    servers: list[ReachableServer],
+    logout_token: str,
+    connections: list[Connection] | None = None,
 ) -> HTMLResponse:
     if identity is None:
         return _page(
@@ -67,9 +85,53 @@ def home_page(
         f'<p>Groups: <span id="groups">{escape(", ".join(identity.groups) or "none")}</span><br>'
         f'Scopes: <span id="scopes">{escape(" ".join(sorted(scopes)) or "none")}</span></p>'
         f"<h2>Your MCP servers</h2>{table}"
+        f"{_connections(connections or [], logout_token)}"
         f"{_logout_form(logout_token)}"
     )
     return _page("MCP gateway", body)
+
+
+def _connections(connections: list[Connection], token: str) -> str:
+    """Accounts at providers the gateway's servers act at for the person: Connect, or Disconnect."""
+    if not connections:
+        return ""
+    rows = []
+    for connection in connections:
+        base = f"{CONNECT_PATH}/{escape(connection.provider)}"
+        if connection.account is None:
+            state = '<span class="muted">not connected</span>'
+            action = f'<a class="button" id="connect-{escape(connection.provider)}" href="{base}">Connect</a>'
+        else:
+            since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(connection.since or 0))
+            state = (
+                f'<strong class="account">{escape(connection.account or "connected")}</strong><br>'
+                f'<span class="muted">since {since}; scopes {escape(" ".join(connection.scopes) or "none")}</span>'
+            )
+            action = (
+                f'<form method="post" action="{base}/disconnect">'
+                f'<input type="hidden" name="csrf" value="{escape(token)}">'
+                f'<button class="button" id="disconnect-{escape(connection.provider)}" type="submit">'
+                "Disconnect</button></form>"
+            )
+        rows.append(
+            f'<tr class="connection" id="connection-{escape(connection.provider)}">'
+            f"<td>{escape(connection.title)}</td><td>{state}</td><td>{action}</td></tr>"
+        )
+    return (
+        '<h2>Connected accounts</h2><p class="muted">Some servers act for you at another service; '
+        "they use the account you connect here.</p>"
+        f"<table><tr><th>Service</th><th>Your account</th><th></th></tr>{''.join(rows)}</table>"
+    )
+
+
+def connected_page(title: str, account: str) -> HTMLResponse:
+    who = f' as <strong id="account">{escape(account)}</strong>' if account else ""
+    return _page(
+        f"{title} connected",
+        f"<h1>{escape(title)} connected</h1>"
+        f'<p id="connected">Your {escape(title)} account is connected{who}. '
+        'Return to your agent: it can try again now.</p><p><a href="/">Home</a></p>',
+    )
 
 
 def _connect(server: ReachableServer) -> str:

@@ -34,6 +34,8 @@ class Session:
     email: str | None
     provider: str
     expires_at: int
+    subject: str | None = None
+    """The id token's ``sub``; None in a session signed in before subjects were kept."""
 
     def identity(self) -> Identity:
         return Identity(
@@ -45,6 +47,7 @@ class Session:
             email=self.email,
             auth_method="session_cookie",
             expires_at=self.expires_at,
+            subject=self.subject,
         )
 
 
@@ -78,6 +81,7 @@ class SessionCodec:
         *,
         sid: str,
         expires_at: int | None = None,
+        subject: str | None = None,
     ) -> str:
         """The cookie value for session ``sid``, valid ``max_age`` seconds or until ``expires_at``."""
         limit = int(time.time()) + self.max_age
@@ -89,6 +93,8 @@ class SessionCodec:
             "p": provider,
             "exp": limit if expires_at is None else min(expires_at, limit),
         }
+        if subject is not None:
+            payload["sub"] = subject
         value = self._serializer.dumps(payload)
         if len(value) > MAX_COOKIE_LENGTH:
             raise ValueError("session does not fit in a cookie (too many groups?)")
@@ -130,7 +136,7 @@ def _session(payload: Any) -> Session | None:
     if not isinstance(payload, dict):
         return None
     sid, username, groups, email = payload.get("s"), payload.get("u"), payload.get("g"), payload.get("e")
-    provider, expires_at = payload.get("p"), payload.get("exp")
+    provider, expires_at, subject = payload.get("p"), payload.get("exp"), payload.get("sub")
     if (
         not isinstance(sid, str)
         or not sid
@@ -142,6 +148,7 @@ def _session(payload: Any) -> Session | None:
         or not isinstance(provider, str)
         or not isinstance(expires_at, int)
         or isinstance(expires_at, bool)
+        or not (subject is None or (isinstance(subject, str) and subject))
     ):
         return None
-    return Session(sid, username, tuple(groups), email, provider, expires_at)
+    return Session(sid, username, tuple(groups), email, provider, expires_at, subject)

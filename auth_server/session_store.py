@@ -73,11 +73,20 @@ class Sessions:
         self.max_age = codec.max_age
 
     def issue(
-        self, username: str, groups: tuple[str, ...], email: str | None, provider: str, *, expires_at: int
+        self,
+        username: str,
+        groups: tuple[str, ...],
+        email: str | None,
+        provider: str,
+        *,
+        expires_at: int,
+        subject: str | None = None,
     ) -> tuple[str, Session]:
         """A new session and its cookie value."""
         sid = secrets.token_urlsafe(24)
-        cookie = self.codec.issue(username, groups, email, provider, sid=sid, expires_at=expires_at)
+        cookie = self.codec.issue(
+            username, groups, email, provider, sid=sid, expires_at=expires_at, subject=subject
+        )
         session = self.codec.read(cookie)
         self.store.add(sid, username, session.expires_at)
         return cookie, session

@@ -168,6 +168,7 @@ class TokenVerifier:
             email=_optional_text(claims, "email"),
             auth_method="jwt",
             expires_at=int(claims["exp"]),
+            subject=subject,
         )
 
 

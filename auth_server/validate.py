@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
-from mcp_gateway_core.contract import ORIGINAL_METHOD, ORIGINAL_URL
+from mcp_gateway_core.contract import CREDENTIAL_PROVIDER, ORIGINAL_METHOD, ORIGINAL_URL
 from mcp_gateway_core.mcp_request import BadRequest
 
 from .components import Components
@@ -69,6 +69,7 @@ async def _validate_request(request: Request, limit: int) -> ValidateRequest:
         origin=request.headers.get("origin"),
         fetch_site=request.headers.get("sec-fetch-site"),
         fetch_mode=request.headers.get("sec-fetch-mode"),
+        credential_provider=request.headers.get(CREDENTIAL_PROVIDER),
     )
 
 

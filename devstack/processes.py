@@ -41,14 +41,23 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TZ") if name in os.environ}
+        self._argv = [sys.executable, "-m", module, "--host", host, "--port", str(self.port), *args]
+        self._env = {**base, "PYTHONPATH": str(root), **env}
+        self._root = root
         self._log = log_path.open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 - our own modules, argv list, no shell
-            [sys.executable, "-m", module, "--host", host, "--port", str(self.port), *args],
-            env={**base, "PYTHONPATH": str(root), **env},
-            cwd=root,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        self.process = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 - our own modules, argv list, no shell
+            self._argv, env=self._env, cwd=self._root, stdout=self._log, stderr=subprocess.STDOUT
         )
+
+    def restart(self) -> None:
+        """Stop it (as an orchestrator does: SIGTERM) and start it again on the same port, log appended."""
+        self.stop()
+        self._log = self.log_path.open("ab")
+        self.process = self._spawn()
+        self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 30.0, path: str = "/health") -> None:
         deadline = time.monotonic() + timeout

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from mcp_gateway_core import html_page, json_limits, probes
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
-from mcp_gateway_core.contract import GATEWAY_SERVERS, GATEWAY_TOOLS, encode_tools, login_location
+from mcp_gateway_core.contract import (
+    GATEWAY_SERVERS,
+    GATEWAY_TOOLS,
+    CredentialUnavailable,
+    UpstreamToken,
+    encode_tools,
+    login_location,
+)
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
 from mcp_gateway_core.metrics import method_label
 from mcp_gateway_core.variables import GATEWAY as SERVICE
 
+from . import elicitation
 from .answers import Answer, error_answer, json_answer, redirect
 from .auth_client import Allow, AuthClient, Outcome, Refusal, Unavailable
 from .config import GatewaySettings
@@ -165,7 +174,7 @@ class Gateway:
             await error_answer(400, "invalid_request", mismatch, request.ids).send(send)
             return
 
-        outcome = await self.auth.decide(request)
+        outcome = await self.auth.decide(request, route.provider)
         record.decision = DECISION_LABELS[type(outcome)]
         if browser:
             await _for_browser(request, outcome, self.settings.gateway_external_url).send(send)
@@ -220,13 +229,24 @@ class Gateway:
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow, identity: str
     ) -> None:
         presented = request.session_id
+        if route.provider is not None:
+            prepared = self._with_user_credential(request, route, allow)
+            if isinstance(prepared, Answer):
+                await prepared.send(send)
+                return
+            request = prepared
         opened = await self.upstreams.open(route, request, allow.answer)
         if isinstance(opened, Answer):
             await opened.send(send)
             return
         try:
             handed_out = opened.headers.get("mcp-session-id")
-            if handed_out is not None and not self.sessions.bind(route.name, handed_out, identity):
+            url_elicitation = (
+                _declares_url_elicitation(request) if request.methods == ("initialize",) else None
+            )
+            if handed_out is not None and not self.sessions.bind(
+                route.name, handed_out, identity, url_elicitation
+            ):
                 logger.warning("upstream %s handed out a session id of another caller", route.name)
                 await error_answer(
                     502,
@@ -248,6 +268,42 @@ class Gateway:
             )
         finally:
             opened.close()
+
+    def _with_user_credential(
+        self, request: GatewayRequest, route: Route, allow: Allow
+    ) -> GatewayRequest | Answer:
+        """The request to send on with the caller's provider token (see :mod:`gateway.elicitation`),
+        or the gateway's own answer: connect first, or why no token can be had."""
+        credential = allow.answer.credential
+        needs = any(method in elicitation.NEEDS_CREDENTIAL for method in request.methods)
+        message = elicitation.message_of(request.body) if request.body else None
+        if credential is None:
+            logger.error("the auth server sent no credential for provider %s; refusing", route.provider)
+            return error_answer(
+                503, "auth_unavailable", "the authorization service sent no credential", request.ids
+            )
+        if isinstance(credential, UpstreamToken) or not needs:
+            if message is not None and elicitation.own_state(message):
+                return replace(request, body=elicitation.without_own_state(message))
+            return request
+        if message is None:
+            return error_answer(
+                403, "connect_required", f"{route.name} needs your account at {route.provider}", request.ids
+            )
+        if isinstance(credential, CredentialUnavailable):
+            return elicitation.unavailable_answer(message, credential)
+        if elicitation.own_state(message) and elicitation.declined(message):
+            return elicitation.declined_answer(message, credential)
+        stateless = elicitation.is_stateless(message, request.headers.get("mcp-protocol-version"))
+        session = request.session_id
+        url_elicitation = (
+            elicitation.request_declares_url_elicitation(message)
+            if stateless
+            else session is not None and self.sessions.url_elicitation(route.name, session)
+        )
+        return elicitation.connect_answer(
+            message, credential, stateless=stateless, url_elicitation=url_elicitation
+        )
 
     async def _auth_page(self, scope: Scope, receive: Receive, path: str) -> Answer:
         """``/``, ``/oauth2/*`` and ``/.well-known/*`` belong to the auth server; passed through.
@@ -314,6 +370,11 @@ def _refused(request: GatewayRequest, refusal: Refusal) -> Answer:
     error, description, detail = _reason(refusal)
     challenge = [(name, value) for name, value in refusal.headers if name == "www-authenticate"]
     return error_answer(refusal.status, error, description, request.ids, challenge, data=detail)
+
+
+def _declares_url_elicitation(request: GatewayRequest) -> bool:
+    message = elicitation.message_of(request.body)
+    return message is not None and elicitation.initialize_declares_url_elicitation(message)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

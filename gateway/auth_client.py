@@ -16,7 +16,13 @@ import aiohttp
 from yarl import URL
 
 from mcp_gateway_core import json_limits
-from mcp_gateway_core.contract import ORIGINAL_METHOD, ORIGINAL_URL, VALIDATE_PATH, AllowAnswer
+from mcp_gateway_core.contract import (
+    CREDENTIAL_PROVIDER,
+    ORIGINAL_METHOD,
+    ORIGINAL_URL,
+    VALIDATE_PATH,
+    AllowAnswer,
+)
 from mcp_gateway_core.mcp_request import McpBody
 
 from .answers import Answer, HeaderList
@@ -89,20 +95,24 @@ class AuthClient:
         if self._session is not None:
             await self._session.close()
 
-    async def decide(self, request: GatewayRequest) -> Outcome:
+    async def decide(self, request: GatewayRequest, provider: str | None = None) -> Outcome:
         """The auth server's answer, from the decision cache when this exact decision was made before.
 
         The cache key is what the auth server is sent, headers and all, with the parsed calls in
         place of the body: whatever the auth server can decide on, the key covers.  A body the
         gateway cannot read still goes to the auth server, uncached, so that an anonymous caller
         gets the 401 challenge before any complaint about the body.
+        ``provider``: the route acts for the caller there (``oauth2_user``); the allow then carries
+        the caller's token or how to connect.
         """
         with DECISION_SECONDS.time():
-            return await self._decide(request)
+            return await self._decide(request, provider)
 
-    async def _decide(self, request: GatewayRequest) -> Outcome:
+    async def _decide(self, request: GatewayRequest, provider: str | None) -> Outcome:
         sent = [(name, value) for name, value in request.headers.items() if name in FORWARDED_TO_DECISION]
         sent += [(ORIGINAL_URL, request.public_url), (ORIGINAL_METHOD, request.method)]
+        if provider is not None:
+            sent.append((CREDENTIAL_PROVIDER, provider))
         key = None
         if self.decisions.enabled and isinstance(request.parsed, McpBody):
             key = DecisionCache.key(sent, request.parsed.calls)

@@ -6,8 +6,11 @@ own tool listing, either a static secret (an API key read from the environment o
 or the gateway's client-credentials token from the server's OAuth provider.  The token
 source is the agent side's :class:`mcp_gateway_auth.ClientCredentials`, so the gateway
 renews early, shares one request among concurrent callers and retries a flaky token
-endpoint exactly as agents do.  The same header goes to every caller of the route, so a
-cached decision can never carry one person's credential to another.
+endpoint exactly as agents do.  Those two are the same for every caller of the route.
+
+A route acting for each person at a provider (``oauth2_user``) sends the caller's own token,
+which the auth server hands over in that caller's allow: it rides only on the request
+whose decision carried it, and the decision cache is keyed by the caller's credentials.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcp_gateway_auth import ClientCredentials, TokenError
+from mcp_gateway_core.contract import AllowAnswer, UpstreamToken
 
 logger = logging.getLogger("gateway.credentials")
 
@@ -32,7 +36,7 @@ class StaticCredentials:
     header: str
     value: str = field(repr=False)
 
-    async def header_value(self) -> tuple[str, str]:
+    async def header_value(self, answer: AllowAnswer | None) -> tuple[str, str] | None:
         return self.header, self.value
 
     async def rejected(self) -> bool:
@@ -53,7 +57,7 @@ class ClientCredentialsToken:
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     _renewed_at: float = field(default=-math.inf, repr=False)
 
-    async def header_value(self) -> tuple[str, str]:
+    async def header_value(self, answer: AllowAnswer | None) -> tuple[str, str] | None:
         try:
             token = await self.source.token()
         except TokenError as exc:
@@ -71,4 +75,25 @@ class ClientCredentialsToken:
         return True
 
 
-Credentials = StaticCredentials | ClientCredentialsToken
+@dataclass(frozen=True, slots=True)
+class PerUserToken:
+    """The caller's own token at ``provider``, which the auth server puts in the allow (never cached
+    across callers: the decision cache is keyed by the caller's credentials)."""
+
+    provider: str
+    header: str
+    scheme: str
+
+    async def header_value(self, answer: AllowAnswer | None) -> tuple[str, str] | None:
+        """None without a caller (the gateway's own tool listing) or when the caller has not connected."""
+        credential = answer.credential if answer is not None else None
+        if not isinstance(credential, UpstreamToken) or credential.provider != self.provider:
+            return None
+        return self.header, f"{self.scheme} {credential.token}"
+
+    async def rejected(self) -> bool:
+        """The caller's token is renewed by the auth server, before it expires, not on a refusal."""
+        return False
+
+
+Credentials = StaticCredentials | ClientCredentialsToken | PerUserToken

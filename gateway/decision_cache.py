@@ -2,8 +2,8 @@
 
 The key is every input of the decision: every header the auth server is sent (the
 credentials exactly as sent, the HTTP method, the URL, ...) and each JSON-RPC call's
-method and tool as the auth server's own parser reads them (the request id and
-arguments do not change a decision).  Only allows are cached; an entry lives at most ``ttl`` seconds and never
+method, tool and request state as the auth server's own parser reads them (the request id
+and arguments do not change a decision).  Only allows are cached; an entry lives at most ``ttl`` seconds and never
 past the identity's expiry, and the whole cache is dropped as soon as any answer from
 the auth server names a different policy version.  A policy edit therefore reaches a
 cached caller within ``ttl`` seconds at the latest.
@@ -41,7 +41,10 @@ class DecisionCache:
         boundary) and tells ``null`` from ``"None"``; the digest keeps the key small.
         """
         material = json.dumps(
-            [[[name, value] for name, value in sent], [[call.method, call.item] for call in calls]],
+            [
+                [[name, value] for name, value in sent],
+                [[call.method, call.item, call.request_state] for call in calls],
+            ],
             ensure_ascii=True,
             separators=(",", ":"),
         )
@@ -58,7 +61,13 @@ class DecisionCache:
         return answer
 
     def put(self, key: bytes, answer: AllowAnswer) -> None:
-        """Remember an allow for ``ttl`` seconds, never past the identity's expiry."""
+        """Remember an allow for ``ttl`` seconds, never past the identity's expiry.
+
+        An allow carrying the caller's provider token (or a request to connect) is not kept: a
+        Disconnect, a refresh or a new connection must count from the next request on.
+        """
+        if answer.credential is not None:
+            return
         self._entries[key] = (answer, min(self._clock() + self.ttl, answer.expires_at))
         self._entries.move_to_end(key)
         if len(self._entries) > self._max_entries:

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mcp_gateway_auth import ClientCredentials
+from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.env import http_token
 from mcp_gateway_core.filewatch import file_stamp, poll
 from mcp_gateway_core.mcp_request import SERVER_NAME
+from mcp_gateway_core.secret_source import SecretFrom
 from mcp_gateway_core.yaml_file import ConfigFileError, load_model
 
-from .credentials import ClientCredentialsToken, Credentials, StaticCredentials
+from .credentials import ClientCredentialsToken, Credentials, PerUserToken, StaticCredentials
 from .rates import Rate
 
 logger = logging.getLogger("gateway.routes")
@@ -61,15 +62,19 @@ class Route:
     credentials: Credentials | None = None
     """What the gateway presents to this upstream itself (never the caller's token)."""
 
-    async def outbound_headers(self) -> dict[str, str]:
-        """The route's own headers for a request to it: static ones and its credential.
+    async def outbound_headers(self, answer: AllowAnswer | None) -> dict[str, str]:
+        """The route's own headers for a request to it (``answer``: the caller's allow; None for the
+        gateway's own): static ones and its credential.
 
-        Raises :class:`CredentialsUnavailable` when the credential cannot be had.
+        Raises :class:`CredentialsUnavailable` when the gateway's own credential cannot be had.
         """
-        if self.credentials is None:
-            return dict(self.headers)
-        name, value = await self.credentials.header_value()
-        return {**self.headers, name: value}
+        found = await self.credentials.header_value(answer) if self.credentials is not None else None
+        return dict(self.headers) if found is None else {**self.headers, found[0]: found[1]}
+
+    @property
+    def provider(self) -> str | None:
+        """The provider at which this route's upstream acts for each caller (``oauth2_user``)."""
+        return self.credentials.provider if isinstance(self.credentials, PerUserToken) else None
 
 
 def _server_name(name: str) -> str:
@@ -109,40 +114,6 @@ Seconds = Annotated[float, Field(strict=True, gt=0, lt=86400)]
 Count = Annotated[int, Field(strict=True, gt=0, le=100_000)]
 
 
-class _SecretFrom(BaseModel):
-    """Where a secret is read from when the route file loads: never the route file itself."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    env: str | None = None
-    file: Path | None = None
-    _value: SecretStr = PrivateAttr()
-
-    @model_validator(mode="after")
-    def _read(self) -> _SecretFrom:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env (a variable's name) or file (a path)")
-        if self.env is not None:
-            value = os.environ.get(self.env, "").strip()
-            if not value:
-                raise ValueError(f"environment variable {self.env} is not set or empty")
-        else:
-            assert self.file is not None
-            try:
-                value = self.file.read_text().strip()
-            except OSError as exc:
-                raise ValueError(f"cannot read {self.file}: {exc.strerror}") from None
-            if not value:
-                raise ValueError(f"{self.file} is empty")
-        _header_value(value)
-        self._value = SecretStr(value)
-        return self
-
-    @property
-    def value(self) -> str:
-        return self._value.get_secret_value()
-
-
 CredentialHeader = Annotated[str, AfterValidator(_credential_header)]
 
 
@@ -153,7 +124,7 @@ class _StaticSpec(BaseModel):
     header: CredentialHeader = "Authorization"
     scheme: Annotated[str, AfterValidator(http_token)] | None = None
     """Put before the value with a space (``Bearer``); none: the value is the whole header."""
-    value_from: _SecretFrom
+    value_from: SecretFrom
 
     def build(self) -> Credentials:
         value = f"{self.scheme} {self.value_from.value}" if self.scheme else self.value_from.value
@@ -166,7 +137,7 @@ class _ClientSpec(BaseModel):
     type: Literal["oauth2_client"]
     token_url: Annotated[str, AfterValidator(_upstream_url)]
     client_id: Annotated[str, Field(min_length=1)]
-    client_secret_from: _SecretFrom
+    client_secret_from: SecretFrom
     scopes: list[Annotated[str, Field(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]+$")]] = []
     audience: Annotated[str, Field(min_length=1)] | None = None
     resource: Annotated[str, AfterValidator(_upstream_url)] | None = None
@@ -185,6 +156,19 @@ class _ClientSpec(BaseModel):
             parameters=parameters,
         )
         return ClientCredentialsToken(self.header, self.scheme, source)
+
+
+class _UserSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["oauth2_user"]
+    provider: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+    """A provider of the auth server's PROVIDERS_CONFIG."""
+    header: CredentialHeader = "Authorization"
+    scheme: Annotated[str, AfterValidator(http_token)] = "Bearer"
+
+    def build(self) -> Credentials:
+        return PerUserToken(self.provider, self.header, self.scheme)
 
 
 class _RateSpec(BaseModel):
@@ -218,7 +202,7 @@ class _RouteSpec(BaseModel):
         Annotated[str, AfterValidator(_header_name)], Annotated[str | int, AfterValidator(_header_value)]
     ] = {}
     rate_limit: _RateLimitSpec | None = None
-    credentials: Annotated[_StaticSpec | _ClientSpec, Field(discriminator="type")] | None = None
+    credentials: Annotated[_StaticSpec | _ClientSpec | _UserSpec, Field(discriminator="type")] | None = None
 
     @model_validator(mode="after")
     def _one_header_each(self) -> _RouteSpec:

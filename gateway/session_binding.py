@@ -34,12 +34,15 @@ class SessionBindings:
         self._idle_seconds = idle_seconds
         self._clock = clock
         self._owners: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
+        self._url_elicitation: set[tuple[str, str]] = set()
+        """Sessions whose client declared URL elicitation in its ``initialize``."""
 
     def binding(self, server: str, session_id: str, identity: str) -> Binding:
         key = (server, session_id)
         entry = self._owners.get(key)
         if entry is None or entry[1] + self._idle_seconds <= self._clock():
             self._owners.pop(key, None)
+            self._url_elicitation.discard(key)
             return Binding.UNKNOWN
         if entry[0] != identity:
             return Binding.OTHERS
@@ -47,18 +50,32 @@ class SessionBindings:
         self._owners.move_to_end(key)
         return Binding.MINE
 
-    def bind(self, server: str, session_id: str, identity: str) -> bool:
-        """Record ``identity`` as the session's owner; False when it already belongs to another."""
+    def bind(self, server: str, session_id: str, identity: str, url_elicitation: bool | None = None) -> bool:
+        """Record ``identity`` as the session's owner; False when it already belongs to another.
+
+        ``url_elicitation``: what the session's ``initialize`` declared; None (any later
+        response) keeps what was recorded.
+        """
+        key = (server, session_id)
         if self.binding(server, session_id, identity) is Binding.OTHERS:
             return False
-        self._owners[(server, session_id)] = (identity, self._clock())
-        self._owners.move_to_end((server, session_id))
+        self._owners[key] = (identity, self._clock())
+        self._owners.move_to_end(key)
+        if url_elicitation is not None:
+            if url_elicitation:
+                self._url_elicitation.add(key)
+            else:
+                self._url_elicitation.discard(key)
         while len(self._owners) > self._max_sessions:
-            self._owners.popitem(last=False)
+            self._url_elicitation.discard(self._owners.popitem(last=False)[0])
         return True
+
+    def url_elicitation(self, server: str, session_id: str) -> bool:
+        return (server, session_id) in self._url_elicitation
 
     def forget(self, server: str, session_id: str) -> None:
         self._owners.pop((server, session_id), None)
+        self._url_elicitation.discard((server, session_id))
 
     def __len__(self) -> int:
         return len(self._owners)

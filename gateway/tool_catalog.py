@@ -104,7 +104,7 @@ async def _list(route: Route, transport: _CappedTransport) -> tuple[str, ...]:
     async with (
         httpx2.AsyncClient(
             transport=transport,
-            headers=catalog_request_headers(await route.outbound_headers()),
+            headers=catalog_request_headers(await route.outbound_headers(None)),
             timeout=httpx2.Timeout(FETCH_SECONDS, connect=route.connect_timeout),
             follow_redirects=False,
         ) as http,

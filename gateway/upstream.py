@@ -81,7 +81,7 @@ class Upstreams:
         query = f"?{request.query}" if request.query else ""
         url = URL(f"{route.url}/{quote_path(request.rest)}{query}", encoded=True)
         try:
-            outbound = await route.outbound_headers()
+            outbound = await route.outbound_headers(allow)
         except CredentialsUnavailable as exc:
             UPSTREAM_ERRORS.labels(route.name, "credentials").inc()
             logger.warning("credentials for upstream %s unavailable: %s", route.name, exc)

@@ -10,7 +10,7 @@ silently turn into an empty identity on the other.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -18,6 +18,8 @@ VALIDATE_PATH = "/validate"
 LOGIN_PATH = "/oauth2/login/cognito"
 CALLBACK_PATH = "/oauth2/callback/cognito"
 LOGOUT_PATH = "/oauth2/logout/cognito"
+CONNECT_PATH = "/oauth2/connect"
+"""``<CONNECT_PATH>/<provider>``: where a person connects their account at a provider."""
 
 ORIGINAL_URL = "x-original-url"
 ORIGINAL_METHOD = "x-original-method"
@@ -28,6 +30,11 @@ GATEWAY_TOOLS = "x-gateway-tools"
 MAX_TOOLS_HEADER = 16_384
 """Servers whose names would take the header past this are left out (shown as "all tools")."""
 POLICY_VERSION = "x-policy-version"
+CREDENTIAL_PROVIDER = "x-credential-provider"
+"""Sent by the gateway to /validate for a route whose upstream acts for the caller at a provider
+(``oauth2_user``): the provider's name; the allow then carries the caller's token, or how to connect."""
+REQUEST_STATE_PREFIX = "mcp-gateway.connect."
+"""Starts every ``requestState`` the gateway issues (2026-07-28); others are the upstream's own."""
 
 IDENTITY_HEADERS = (
     "X-User",
@@ -54,6 +61,75 @@ def header_value(value: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamToken:
+    """The caller's token at the route's provider, for the gateway to put on the upstream request."""
+
+    provider: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectRequired:
+    """The caller has no usable token at the provider: the URL elicitation that gets one."""
+
+    provider: str
+    title: str
+    url: str
+    elicitation_id: str
+    request_state: str
+    """Signed and bound to the caller; the 2026-07-28 retry echoes it (see REQUEST_STATE_PREFIX)."""
+
+    @property
+    def message(self) -> str:
+        return f"Connect your {self.title} account to continue: open the link and sign in there."
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialUnavailable:
+    """No token can be had now: an app client's token acts for no person, or the provider is not answering."""
+
+    provider: str
+    reason: str
+
+
+UserCredential = UpstreamToken | ConnectRequired | CredentialUnavailable
+
+
+def credential_to_json(credential: UserCredential) -> dict[str, Any]:
+    if isinstance(credential, UpstreamToken):
+        return {"status": "ready", "provider": credential.provider, "token": credential.token}
+    if isinstance(credential, ConnectRequired):
+        return {
+            "status": "connect",
+            "provider": credential.provider,
+            "title": credential.title,
+            "url": credential.url,
+            "elicitation_id": credential.elicitation_id,
+            "request_state": credential.request_state,
+        }
+    return {"status": "unavailable", "provider": credential.provider, "reason": credential.reason}
+
+
+def credential_from_json(data: Any) -> UserCredential:
+    if not isinstance(data, dict):
+        raise ValueError("credential is not an object")
+    status = data.get("status")
+    if status == "ready":
+        return UpstreamToken(_text(data, "provider"), _text(data, "token"))
+    if status == "connect":
+        return ConnectRequired(
+            _text(data, "provider"),
+            _text(data, "title"),
+            _text(data, "url"),
+            _text(data, "elicitation_id"),
+            _text(data, "request_state"),
+        )
+    if status == "unavailable":
+        return CredentialUnavailable(_text(data, "provider"), _text(data, "reason"))
+    raise ValueError("credential status is not ready, connect or unavailable")
+
+
+@dataclass(frozen=True, slots=True)
 class AllowAnswer:
     """The auth server's 200: who the caller is and what they may do on this server."""
 
@@ -76,9 +152,13 @@ class AllowAnswer:
     expires_at: int
     """Epoch seconds after which the identity must be proven again."""
     policy_version: str
+    credential: UserCredential | None = None
+    """For a route acting for the caller at a provider: the token, or how to connect."""
 
     def to_json(self) -> dict[str, Any]:
+        credential = {} if self.credential is None else {"credential": credential_to_json(self.credential)}
         return {
+            **credential,
             "allowed": True,
             "user": self.user,
             "username": self.username,
@@ -118,6 +198,7 @@ class AllowAnswer:
             allowed_resources=_texts(data, "allowed_resources"),
             expires_at=_integer(data, "expires_at"),
             policy_version=_text(data, "policy_version"),
+            credential=None if data.get("credential") is None else credential_from_json(data["credential"]),
         )
 
     def identity_headers(self) -> dict[str, str]:

@@ -54,6 +54,8 @@ class Call:
     """``None`` for a JSON-RPC response the client posts back to the server."""
     item: str | None
     """What the call acts on: the tool or prompt name, or the resource URI (see :data:`ITEMS`)."""
+    request_state: str | None = None
+    """A 2026-07-28 retry's ``params.requestState``: opaque, but the gateway's own must be verified."""
 
     @property
     def tool(self) -> str | None:
@@ -201,7 +203,10 @@ def _call(message: Any) -> Call:
         raise BadRequest(
             f"{what} must be at most {limit} characters with no control, format or separator characters"
         )
-    return Call(method=method, item=item)
+    state = params.get("requestState") if isinstance(params, dict) else None
+    if state is not None and not isinstance(state, str):
+        raise BadRequest(f"{method} params.requestState must be a string")
+    return Call(method=method, item=item, request_state=state)
 
 
 def _is_request(message: dict[str, Any], call: Call) -> bool:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
@@ -77,6 +78,7 @@ BASE = {"COGNITO_USER_POOL_ID": "us-east-1_A", "COGNITO_CLIENT_ID": "w"}
                 ("COGNITO_DOMAIN", "Bad_Prefix"),
                 ("JWT_LEEWAY_SECONDS", "3600"),
                 ("SESSION_COOKIE_NAME", "a b"),
+                ("VAULT_KEY", "not-a-fernet-key"),
             ]
         ),
     ],
@@ -101,6 +103,32 @@ def test_a_session_store_that_cannot_be_opened_stops_start_up_naming_it() -> Non
     assert len(errors) == 1 and errors[0].startswith(
         "auth_server: configuration error: SESSION_STORE: cannot open /nonexistent/dir/sessions.db"
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        (
+            "PROVIDERS_CONFIG",
+            "/nonexistent/providers.yml",
+            "PROVIDERS_CONFIG: /nonexistent/providers.yml: file not found",
+        ),
+        ("VAULT_STORE", "/nonexistent/dir/vault.db", "VAULT_STORE: cannot open /nonexistent/dir/vault.db"),
+    ],
+)
+def test_providers_and_vault_that_cannot_be_used_stop_start_up_naming_them(
+    tmp_path: Path, variable: str, value: str, problem: str
+) -> None:
+    providers = tmp_path / "providers.yml"
+    providers.write_text("providers:\n  p:\n    issuer: https://idp.example\n    client_id: c\n")
+    env = {
+        "COGNITO_USER_POOL_ID": "us-east-1_Abc",
+        "COGNITO_CLIENT_ID": "web",
+        "PROVIDERS_CONFIG": str(providers),
+    }
+    lines = start_up_error_lines("auth_server", {**env, variable: value})
+    errors = [line for line in lines if "configuration error" in line]
+    assert len(errors) == 1 and errors[0].startswith(f"auth_server: configuration error: {problem}"), lines
 
 
 def test_env_template_documents_every_declared_variable_and_parses() -> None:

@@ -7,11 +7,7 @@ error code it imitates is held to Cognito's behaviour here.
 from __future__ import annotations
 
 import base64
-import hashlib
-import html
 import json
-import re
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +20,7 @@ import pytest
 from auth_server.jwks import JwksCache
 from auth_server.tokens import TokenVerifier
 from local_idp.config import IdpConfigError, load_config
+from tests.idp_login import hidden_fields, pkce
 from tests.servers import ServiceProcess, start_up_error_lines
 
 CONFIG = """
@@ -87,12 +84,6 @@ def claims_of(token: str) -> dict[str, Any]:
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
-
-
 def authorize_params(client_id: str = "web", **overrides: str) -> dict[str, str]:
     params = {
         "response_type": "code",
@@ -112,11 +103,6 @@ def log_in(
     form = http.get("/oauth2/authorize", params=params)
     assert form.status_code == 200 and 'name="password"' in form.text, form.text
     return http.post("/login", data={**hidden_fields(form), "username": username, "password": password})
-
-
-def hidden_fields(form: httpx2.Response) -> dict[str, str]:
-    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.text)
-    return {name: html.unescape(value) for name, value in fields}
 
 
 def code_from(response: httpx2.Response) -> str:

@@ -209,8 +209,24 @@ def _routes(tmp_path: Path, credentials: str) -> Path:
             "      client_secret_from: {env: HOME}\n",
             "http(s) URL",
         ),
+        ("      type: oauth2_user\n      provider: Not/A/Name\n", "provider"),
+        ("      type: oauth2_user\n", "provider: is required"),
+        (
+            "      type: oauth2_user\n      provider: github\n      header: Host\n",
+            "Host is set by the gateway",
+        ),
     ],
-    ids=["env-unset", "file-missing", "env-and-file", "reserved-header", "unknown-type", "bad-token-url"],
+    ids=[
+        "env-unset",
+        "file-missing",
+        "env-and-file",
+        "reserved-header",
+        "unknown-type",
+        "bad-token-url",
+        "user-bad-provider",
+        "user-no-provider",
+        "user-reserved-header",
+    ],
 )
 def test_a_broken_credentials_entry_is_named_with_its_line(
     tmp_path: Path, credentials: str, problem: str
@@ -230,4 +246,4 @@ def test_a_secret_from_the_environment_is_never_shown(
     )
     route = load_routes(path)["s"]
     assert API_KEY not in repr(route)
-    assert asyncio.run(route.outbound_headers()) == {"Authorization": f"Bearer {API_KEY}"}
+    assert asyncio.run(route.outbound_headers(None)) == {"Authorization": f"Bearer {API_KEY}"}
