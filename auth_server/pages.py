@@ -100,7 +100,7 @@ def _connections(connections: list[Connection], token: str) -> str:
         base = f"{CONNECT_PATH}/{escape(connection.provider)}"
         if connection.account is None:
             state = '<span class="muted">not connected</span>'
-            action = f'<a class="button" id="connect-{escape(connection.provider)}" href="{base}">Connect</a>'
+            action = f'<a class="button" id="connect-provider-{escape(connection.provider)}" href="{base}">Connect</a>'
         else:
             since = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(connection.since or 0))
             state = (
@@ -110,7 +110,7 @@ def _connections(connections: list[Connection], token: str) -> str:
             action = (
                 f'<form method="post" action="{base}/disconnect">'
                 f'<input type="hidden" name="csrf" value="{escape(token)}">'
-                f'<button class="button" id="disconnect-{escape(connection.provider)}" type="submit">'
+                f'<button class="button" id="disconnect-provider-{escape(connection.provider)}" type="submit">'
                 "Disconnect</button></form>"
             )
         rows.append(

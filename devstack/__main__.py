@@ -112,6 +112,11 @@ def banner(stack: Stack, servers: list[str], state: State) -> str:
             f"  dev users:          {users}",
             f"  agent clients:      {agents} (client_credentials at {stack.idp_url}/oauth2/token)",
         ]
+    if stack.provider_url:
+        lines.append(
+            f"  connect accounts:   {stack.provider_url} plays another service (ada / ada-password, "
+            "grace / grace-password): call profile's hello tool, open the link it answers with"
+        )
     lines += [f"  logs:               {state.logs}", "Ctrl-C stops everything."]
     return "\n".join(lines)
 
@@ -143,6 +148,7 @@ def main() -> int:
     state = State(Path(args.state_dir))
     settings.setdefault("SECRET_KEY", state.secret("secret-key", lambda: secrets.token_urlsafe(48)))
     settings.setdefault("SESSION_STORE", str(state.root / "sessions.db"))
+    settings.setdefault("VAULT_STORE", str(state.root / "vault.db"))
     routes_file = Path(settings.get("ROUTES_CONFIG") or "routes.yml").resolve()
     routes = load_routes(routes_file)
     examples = {

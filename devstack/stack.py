@@ -21,6 +21,10 @@ from mcp_gateway_core.variables import AUTH, GATEWAY, IDP, read_by
 from .processes import ROOT, Service, free_port
 
 IDP_CONFIG = ROOT / "local_idp" / "dev.yml"
+PROVIDER_CONFIG = ROOT / "local_idp" / "provider.yml"
+"""The second local IdP: a third-party service whose accounts people connect (the profile example)."""
+PROVIDER = "accounts"
+PROVIDER_CLIENT = "mcp-gateway-connect"
 WEB_CLIENT = "mcp-gateway-web"
 MCP_CLIENT = "mcp-client"
 """The dev pool's public app client for MCP clients (code + PKCE, no secret)."""
@@ -37,6 +41,7 @@ class Upstream:
 EXAMPLES = {
     "currenttime": Upstream("example_servers.currenttime"),
     "fininfo": Upstream("example_servers.fininfo"),
+    "profile": Upstream("example_servers.profile"),
 }
 
 
@@ -45,11 +50,17 @@ class Ports:
     gateway: int = 8080
     auth: int = 8888
     idp: int = 9000
-    upstreams: dict[str, int] = field(default_factory=lambda: {"currenttime": 8001, "fininfo": 8002})
+    upstreams: dict[str, int] = field(
+        default_factory=lambda: {"currenttime": 8001, "fininfo": 8002, "profile": 8003}
+    )
+    provider: int = 9100
+    """The provider local IdP, reached at 127.0.0.1 (its cookies are not the gateway's IdP's)."""
 
     @classmethod
     def free(cls, upstreams: Mapping[str, Upstream] = EXAMPLES) -> Ports:
-        return cls(free_port(), free_port(), free_port(), {name: free_port() for name in upstreams})
+        return cls(
+            free_port(), free_port(), free_port(), {name: free_port() for name in upstreams}, free_port()
+        )
 
     def upstream_url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.upstreams[name]}"
@@ -66,6 +77,8 @@ class Stack:
     """The gateway's public URL: GATEWAY_EXTERNAL_URL, else ``http://localhost:<port>``."""
     idp_url: str = ""
     """The local IdP's public URL: IDP_PUBLIC_URL, else ``http://localhost:<port>``."""
+    provider_url: str = ""
+    """The provider local IdP's URL, when it runs."""
     routes_file: Path = field(init=False)
     session_store: Path = field(init=False)
     """The auth server's live sessions (SESSION_STORE unless the settings name another)."""
@@ -109,8 +122,12 @@ def start_stack(
     file's ``servers`` mapping (by default one route per upstream), or a route file of your own,
     used as it is and watched for edits.  ``callbacks`` adds callback URLs to local IdP app
     clients (a CLI login on another port); ``key_file`` is the local IdP's signing key.
+
+    With the local IdP and the ``profile`` example, and no PROVIDERS_CONFIG of the user's, the
+    provider local IdP runs too (see :func:`start_provider`), so the whole connect flow works.
     """
     given = dict(settings or {})
+    upstreams = dict(upstreams)
     stack = Stack(
         workdir,
         ports,
@@ -142,6 +159,16 @@ def start_stack(
                 "SESSION_COOKIE_SECURE": "false",
             }
         shared = {"GATEWAY_EXTERNAL_URL": gateway_url}
+        if stack.idp and "profile" in upstreams and not given.get("PROVIDERS_CONFIG", "").strip():
+            provider = start_provider(workdir, ports.provider, gateway_url)
+            stack.services["provider_idp"] = provider.service
+            stack.provider_url = provider.url
+            given.setdefault("VAULT_STORE", str(workdir / "vault.db"))
+            given["PROVIDERS_CONFIG"] = str(provider.providers_config)
+            profile = upstreams["profile"]
+            upstreams["profile"] = Upstream(
+                profile.module, (*profile.args, "--userinfo-url", provider.userinfo_url)
+            )
         stack._start(
             "auth_server",
             "auth_server",
@@ -155,9 +182,7 @@ def start_stack(
             stack.routes_file = routes
         else:
             servers = (
-                routes
-                if routes is not None
-                else {name: {"url": ports.upstream_url(name)} for name in upstreams}
+                routes if routes is not None else {name: _default_route(stack, name) for name in upstreams}
             )
             stack.routes_file.write_text(
                 yaml.safe_dump({"servers": {name: dict(spec) for name, spec in servers.items()}})
@@ -181,6 +206,61 @@ _NO_ENV_FILE = ("--env-file", "/dev/null")
 def _declared(service: str, settings: Mapping[str, str]) -> dict[str, str]:
     names = {variable.name for variable in read_by(service)}
     return {name: value for name, value in settings.items() if name in names}
+
+
+def _default_route(stack: Stack, name: str) -> dict[str, object]:
+    route: dict[str, object] = {"url": stack.ports.upstream_url(name)}
+    if name == "profile" and stack.provider_url:
+        route["credentials"] = {"type": "oauth2_user", "provider": PROVIDER}
+    return route
+
+
+@dataclass(frozen=True)
+class ProviderIdp:
+    service: Service
+    url: str
+    providers_config: Path
+    """providers.yml naming it, for the auth server's PROVIDERS_CONFIG."""
+
+    @property
+    def userinfo_url(self) -> str:
+        return f"{self.url}/oauth2/userInfo"
+
+
+def start_provider(
+    workdir: Path, port: int, gateway_url: str, token_seconds: int | None = None
+) -> ProviderIdp:
+    """The provider local IdP (``local_idp/provider.yml``) and a providers.yml for it, as ``accounts``."""
+    url = f"http://127.0.0.1:{port}"
+    pool: dict[str, Any] = yaml.safe_load(PROVIDER_CONFIG.read_text())
+    client = pool["clients"][PROVIDER_CLIENT]
+    client["callback_urls"] = [f"{gateway_url}/oauth2/connect/{PROVIDER}/callback"]
+    if token_seconds is not None:
+        client["access_token_seconds"] = token_seconds
+    (workdir / "provider.yml").write_text(yaml.safe_dump(pool))
+    (workdir / "provider-client-secret").write_text(client["secret"])
+    providers = workdir / "providers.yml"
+    spec = {
+        "title": "Example Accounts",
+        "issuer": f"{url}/{pool['pool_id']}",
+        "client_id": PROVIDER_CLIENT,
+        "client_secret_from": {"file": str(workdir / "provider-client-secret")},
+        "scopes": ["openid", "profile", "email"],
+    }
+    providers.write_text(yaml.safe_dump({"providers": {PROVIDER: spec}}))
+    service = Service(
+        "local_idp",
+        {"IDP_CONFIG": str(workdir / "provider.yml"), "IDP_PUBLIC_URL": url},
+        workdir / "provider_idp.log",
+        _NO_ENV_FILE,
+        port=port,
+    )
+    try:
+        service.wait_healthy()
+    except Exception:
+        service.stop()
+        raise
+    return ProviderIdp(service, url, providers)
 
 
 def _local_idp_pool(gateway_url: str, callbacks: Mapping[str, list[str]]) -> dict[str, Any]:

@@ -53,7 +53,8 @@ def test_log_in_use_a_tool_log_out_be_refused(local_stack: Stack, chromium: Brow
     assert page.inner_text("#user") == "alice"
     assert page.inner_text("#groups") == "mcp-registry-user"
     servers = page.locator("tr.server")
-    assert servers.count() == 2
+    assert servers.count() == 3, "currenttime, fininfo and profile"
+    assert page.is_visible("#connect-provider-accounts"), "profile acts for her at another service: Connect"
     assert f"{local_stack.gateway_url}/currenttime/mcp" in page.inner_text("table")
     assert "current_time_by_timezone" in page.inner_text("table")
     assert "place_trade" not in page.content()

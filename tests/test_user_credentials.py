@@ -21,21 +21,19 @@ from typing import Any
 
 import httpx2
 import pytest
-import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError, UrlElicitationRequiredError
 from mcp_types import ElicitRequestURLParams, ElicitResult, TextContent
 from playwright.async_api import BrowserContext, Page, async_playwright
 
-from devstack.processes import ROOT, Service, free_port
-from devstack.stack import MCP_CLIENT, Ports, Stack, Upstream, start_stack
+from devstack.processes import Service
+from devstack.stack import EXAMPLES, MCP_CLIENT, PROVIDER, Ports, Stack, Upstream, start_provider, start_stack
 from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.idp_login import user_tokens
 from tests.jsonrpc import stateless
 from tests.test_vault import files_of
 
-PROVIDER = "accounts"
 CLI_CALLBACK = "http://127.0.0.1:8765/callback"
 POLICY = """
 group_mappings:
@@ -80,46 +78,14 @@ class ConnectStack:
 @pytest.fixture(scope="module")
 def connect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectStack]:
     workdir = tmp_path_factory.mktemp("connect")
-    ports = Ports.free({"profile": Upstream("example_servers.profile")})
+    ports = Ports.free({"profile": EXAMPLES["profile"]})
     gateway_url = f"http://localhost:{ports.gateway}"
-    provider_port = free_port()
-    provider_url = f"http://127.0.0.1:{provider_port}"
-    pool = yaml.safe_load((ROOT / "local_idp" / "provider.yml").read_text())
-    client = pool["clients"]["mcp-gateway-connect"]
-    client["callback_urls"] = [f"{gateway_url}/oauth2/connect/{PROVIDER}/callback"]
-    client["access_token_seconds"] = 4  # handed out for 2 s, then refreshed
-    (workdir / "provider.yml").write_text(yaml.safe_dump(pool))
-    provider = Service(
-        "local_idp",
-        {"IDP_CONFIG": str(workdir / "provider.yml"), "IDP_PUBLIC_URL": provider_url},
-        workdir / "provider.log",
-        port=provider_port,
-    )
-    provider.wait_healthy()
-    (workdir / "connect-secret").write_text(client["secret"])
-    (workdir / "providers.yml").write_text(
-        yaml.safe_dump(
-            {
-                "providers": {
-                    PROVIDER: {
-                        "title": "Example Accounts",
-                        "issuer": f"{provider_url}/{pool['pool_id']}",
-                        "client_id": "mcp-gateway-connect",
-                        "client_secret_from": {"file": str(workdir / "connect-secret")},
-                        "scopes": ["openid", "profile", "email"],
-                    }
-                }
-            }
-        )
-    )
+    provider = start_provider(workdir, ports.provider, gateway_url, token_seconds=4)  # handed out 2 s
     (workdir / "scopes.yml").write_text(POLICY)
-    upstreams = {
-        "profile": Upstream("example_servers.profile", ("--userinfo-url", f"{provider_url}/oauth2/userInfo"))
-    }
     settings = {
         "SECRET_KEY": "connect-stack-" + "k" * 40,
         "SCOPES_CONFIG": str(workdir / "scopes.yml"),
-        "PROVIDERS_CONFIG": str(workdir / "providers.yml"),
+        "PROVIDERS_CONFIG": str(provider.providers_config),
         "VAULT_STORE": str(workdir / "vault.db"),
         "AUDIT_LOG": str(workdir / "audit.log"),
     }
@@ -129,6 +95,7 @@ def connect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectS
             "credentials": {"type": "oauth2_user", "provider": PROVIDER},
         }
     }
+    upstreams = {"profile": Upstream("example_servers.profile", ("--userinfo-url", provider.userinfo_url))}
     try:
         stack = start_stack(
             workdir,
@@ -139,11 +106,11 @@ def connect_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectS
             callbacks={MCP_CLIENT: [CLI_CALLBACK]},
         )
     except Exception:
-        provider.stop()
+        provider.service.stop()
         raise
-    yield ConnectStack(stack, provider, provider_url, workdir / "vault.db", workdir / "audit.log")
+    yield ConnectStack(stack, provider.service, provider.url, workdir / "vault.db", workdir / "audit.log")
     stack.stop()
-    provider.stop()
+    provider.service.stop()
 
 
 @asynccontextmanager
@@ -258,9 +225,9 @@ async def test_a_session_client_is_asked_to_connect_and_its_retry_greets_the_pro
             home = await alice.new_page()
             await home.goto(f"{stack.gateway_url}/")
             assert "ada" in await home.inner_text(f"#connection-{PROVIDER}")
-            await home.click(f"#disconnect-{PROVIDER}")
+            await home.click(f"#disconnect-provider-{PROVIDER}")
             await home.wait_for_url(f"{stack.gateway_url}/")
-            assert await home.is_visible(f"#connect-{PROVIDER}")
+            assert await home.is_visible(f"#connect-provider-{PROVIDER}")
             assert connect_stack.audit_events("credential_disconnected")[-1]["revoked"] is True
 
             assert (await elicited(client))[0].url != url, "asked again, with a new link"
