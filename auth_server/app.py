@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from mcp_gateway_core import probes
 from mcp_gateway_core.contract import VALIDATE_PATH
 from mcp_gateway_core.env import ConfigError
+from mcp_gateway_core.shared_store import StoreUnavailable
 from mcp_gateway_core.variables import AUTH as SERVICE
 
 from .components import Components, running
@@ -22,14 +23,15 @@ from .connect_links import ConnectLinks
 from .discovery import discovery_routes
 from .home import home
 from .login import login_app
+from .pages import error_page
 from .policy_store import PolicyStore
 from .provider_oauth import ProviderClients
 from .providers import ProvidersError, load_providers
 from .session import SessionCodec
-from .session_store import Sessions, SessionStore
+from .session_store import Sessions, SessionStore, open_session_store
 from .user_credentials import UserCredentials
 from .validate import validate
-from .vault import Vault, derived_key, open_vault_store
+from .vault import Vault, VaultStore, derived_key, open_vault_store
 
 logger = logging.getLogger("auth_server")
 
@@ -38,8 +40,8 @@ def create_app(settings: Settings) -> FastAPI:
     """Raises ConfigError when the session store, providers.yml or the vault cannot be used."""
     policies = PolicyStore(settings.scopes_config)
     try:
-        store = SessionStore(settings.session_store)
-    except (OSError, sqlite3.Error) as exc:
+        store = open_session_store(settings.session_store)
+    except (OSError, sqlite3.Error, ValueError) as exc:
         raise ConfigError(
             "SESSION_STORE", f"cannot open {settings.session_store} for writing: {exc}"
         ) from None
@@ -47,7 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.session_store is None:
         logger.warning(
             "SESSION_STORE is not set: sessions are kept in memory, so they end at every restart and "
-            "are not shared between processes; set SESSION_STORE to a file on a kept volume"
+            "are not shared between processes; set SESSION_STORE to a file on a kept volume (or a redis:// "
+            "URL for replicas)"
         )
     if settings.secret_key_generated:
         logger.warning(
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         redirect_slashes=False,  # its redirects would name the auth server's internal address
+        exception_handlers={StoreUnavailable: store_unavailable},
     )
     app.add_route(VALIDATE_PATH, validate, methods=["GET", "POST"], include_in_schema=False)
     app.mount("/oauth2", login_app(settings, sessions, credentials))
@@ -105,6 +109,23 @@ def _user_credentials(settings: Settings) -> UserCredentials | None:
     )
 
 
+async def _store_check(name: str, store: SessionStore | VaultStore) -> probes.Check:
+    problem = await store.problem()
+    return probes.Check(name, problem is None, problem or "answers")
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """A page or login step whose store did not answer: 503, the detail in the log only."""
+    logger.error("shared store unavailable", extra={"error": str(exc), "path": request.url.path})
+    return error_page(
+        "Temporarily unavailable",
+        "The gateway cannot reach its session or account store right now.",
+        "Try again in a moment; if it persists, tell the gateway's operator.",
+        503,
+        retry=request.url.path,
+    )
+
+
 async def health(request: Request) -> JSONResponse:
     return JSONResponse(probes.health(SERVICE))
 
@@ -130,6 +151,9 @@ async def ready(request: Request) -> JSONResponse:
             "COGNITO_USER_POOL_ID and AWS_REGION (or COGNITO_ISSUER / COGNITO_JWKS_URL) and that the auth "
             "server can reach them",
         ),
+        await _store_check("session_store", components.sessions.store),
     ]
+    if components.credentials is not None:
+        checks.append(await _store_check("vault_store", components.credentials.vault.store))
     status, body = probes.readiness(SERVICE, checks)
     return JSONResponse(body, status_code=status)

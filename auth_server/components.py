@@ -69,6 +69,7 @@ async def running(
         async with _policy_reloading(policies, settings.policy_reload_seconds):
             yield Components(settings, jwks, policies, sessions, decider, credentials)
         await jwks.aclose()
+        await sessions.store.close()
         if credentials is not None:
             await credentials.vault.store.close()
 

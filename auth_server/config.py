@@ -45,7 +45,7 @@ class Settings:
     session_max_age: int
     session_cookie_secure: bool
     scopes_config: Path
-    session_store: Path | None
+    session_store: str | None
     """The SQLite file of live sessions; None: in memory, ending with the process."""
     providers_config: Path | None
     """providers.yml: the providers people connect accounts at; None: no oauth2_user routes."""

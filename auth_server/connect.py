@@ -51,7 +51,7 @@ class Connections:
         provider = self._provider(request)
         if isinstance(provider, Response):
             return provider
-        identity = self._signed_in(request)
+        identity = await self._signed_in(request)
         if identity is None:
             return RedirectResponse(login_location(_path_and_query(request)), status_code=303)
         owner = identity.owner(self.credentials.issuer)
@@ -108,7 +108,7 @@ class Connections:
         if isinstance(provider, Response):
             return provider
         flow: Any = request.session.get(FLOW_KEY)
-        identity = self._signed_in(request)
+        identity = await self._signed_in(request)
         owner = identity.owner(self.credentials.issuer) if identity is not None else None
         if not isinstance(flow, dict) or flow.get("provider") != provider.name or owner is None:
             return self._refused(
@@ -153,7 +153,7 @@ class Connections:
         async with request.form() as form:
             token = str(form.get("csrf", ""))
         cookie = self._cookie(request)
-        identity = self._signed_in(request)
+        identity = await self._signed_in(request)
         owner = identity.owner(self.credentials.issuer) if identity is not None else None
         if (
             owner is None
@@ -197,12 +197,12 @@ class Connections:
         values = session_cookie_values(request.headers.getlist("cookie"), self.settings.session_cookie_name)
         return values[0] if len(values) == 1 else None
 
-    def _signed_in(self, request: Request) -> Identity | None:
+    async def _signed_in(self, request: Request) -> Identity | None:
         cookie = self._cookie(request)
         if cookie is None:
             return None
         try:
-            return self.sessions.read(cookie).identity()
+            return (await self.sessions.read(cookie)).identity()
         except AuthenticationError:
             return None
 

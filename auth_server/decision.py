@@ -168,7 +168,7 @@ class Decider:
             raise AuthenticationError("no Bearer token or session cookie")
         if len(values) > 1:
             raise AuthenticationError("more than one session cookie")
-        return self._sessions.read(values[0]).identity()
+        return (await self._sessions.read(values[0])).identity()
 
     def _own_states_match(self, calls: tuple[Call, ...], identity: Identity) -> bool:
         """Every requestState the gateway issued (by its prefix) is valid and this caller's."""

@@ -28,7 +28,7 @@ async def home(request: Request) -> Response:
     identity: Identity | None = None
     if cookie is not None:
         try:
-            identity = sessions.read(cookie).identity()
+            identity = (await sessions.read(cookie)).identity()
         except AuthenticationError:
             identity = None
     logout_token = sessions.logout_token(cookie)

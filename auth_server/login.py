@@ -136,7 +136,7 @@ class BrowserLogin:
         request.session.clear()
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
         subject = claims.get("sub") if isinstance(claims.get("sub"), str) and claims.get("sub") else None
-        cookie, session = self.sessions.issue(
+        cookie, session = await self.sessions.issue(
             username,
             tuple(groups),
             email,
@@ -179,7 +179,7 @@ class BrowserLogin:
                 retry=LOGOUT_PATH,
             )
         request.session.clear()
-        ended = self.sessions.end(cookie)
+        ended = await self.sessions.end(cookie)
         if ended is not None:
             audit.event("logout", user=ended.username, session=audit.session_ref(ended.sid))
         target = "/"

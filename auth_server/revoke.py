@@ -1,22 +1,25 @@
 """``python -m auth_server.revoke USERNAME``: end every session of a person, on every replica.
 
-Works on the session store file the auth servers share (``SESSION_STORE``); each gateway may
-still serve a cached allow for up to ``DECISION_CACHE_SECONDS``.
+Works on the session store the auth servers share (``SESSION_STORE``: their SQLite file or
+their Redis); each gateway may still serve a cached allow for up to ``DECISION_CACHE_SECONDS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
+from pathlib import Path
 
 from dotenv import load_dotenv
 
 from mcp_gateway_core import audit
 from mcp_gateway_core import variables as v
 from mcp_gateway_core.env import Reader
+from mcp_gateway_core.shared_store import StoreUnavailable, is_redis
 
-from .session_store import SessionStore
+from .session_store import SessionStore, open_session_store
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +40,25 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"revoke: SESSION_STORE: {reason}", file=sys.stderr)
         return 2
-    if not path.exists():
+    if not is_redis(path) and not Path(path).exists():
         print(f"revoke: SESSION_STORE: {path} does not exist; is it the auth server's file?", file=sys.stderr)
         return 2
     audit.configure(destination)
-    store = SessionStore(path)
     try:
-        ended = store.revoke(args.username)
-    finally:
-        store.close()
+        ended = asyncio.run(_revoke(open_session_store(path), args.username))
+    except (StoreUnavailable, ValueError) as exc:
+        print(f"revoke: SESSION_STORE: {exc}", file=sys.stderr)
+        return 2
     audit.event("sessions_revoked", user=args.username, sessions=ended)
     print(f"ended {ended} session(s) of {args.username}", file=sys.stderr)
     return 0
+
+
+async def _revoke(store: SessionStore, username: str) -> int:
+    try:
+        return await store.revoke(username)
+    finally:
+        await store.close()
 
 
 if __name__ == "__main__":

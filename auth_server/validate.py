@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from mcp_gateway_core.bodies import BodyTooLarge, read_body
 from mcp_gateway_core.contract import CREDENTIAL_PROVIDER, ORIGINAL_METHOD, ORIGINAL_URL
 from mcp_gateway_core.mcp_request import BadRequest
+from mcp_gateway_core.shared_store import StoreUnavailable
 
 from .components import Components
 from .decision import Decision, ValidateRequest, bad_request
@@ -37,6 +38,16 @@ async def validate(request: Request) -> Response:
             413,
             {"error": "request_too_large", "error_description": "MCP request body is too large"},
             reason="body too large",
+        )
+    except StoreUnavailable as exc:
+        logger.error("decision failed: %s; denying", exc)
+        decision = Decision(
+            403,
+            {
+                "error": "temporarily_unavailable",
+                "error_description": "the gateway cannot reach its session or account store; retry shortly",
+            },
+            reason="store unavailable",
         )
     except Exception:
         logger.exception("decision failed; denying")

@@ -26,8 +26,19 @@ from typing import Any, Protocol
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from redis.asyncio import Redis
+
+from mcp_gateway_core.shared_store import (
+    KEY_PREFIX,
+    as_bytes,
+    is_redis,
+    redis_client,
+    redis_ready,
+    store_errors,
+)
 
 logger = logging.getLogger("auth_server.vault")
+WHAT = "the vault store (VAULT_STORE)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,10 @@ class VaultStore(Protocol):
         """True the first time ``marker`` is used within ``ttl_seconds``; False on every replay."""
         ...
 
+    async def problem(self) -> str | None:
+        """None when the store answers; else why it does not (for ``/ready``)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -96,39 +111,97 @@ class SqliteVaultStore:
         self._db.executescript(SCHEMA)
 
     async def get(self, owner: str, provider: str) -> bytes | None:
-        row = self._db.execute(
-            "SELECT blob FROM provider_tokens WHERE owner = ? AND provider = ?", (owner, provider)
-        ).fetchone()
+        with store_errors(WHAT):
+            row = self._db.execute(
+                "SELECT blob FROM provider_tokens WHERE owner = ? AND provider = ?", (owner, provider)
+            ).fetchone()
         return bytes(row[0]) if row else None
 
     async def put(self, owner: str, provider: str, blob: bytes) -> None:
-        self._db.execute(
-            "INSERT INTO provider_tokens VALUES (?, ?, ?) "
-            "ON CONFLICT (owner, provider) DO UPDATE SET blob = excluded.blob",
-            (owner, provider, blob),
-        )
+        with store_errors(WHAT):
+            self._db.execute(
+                "INSERT INTO provider_tokens VALUES (?, ?, ?) "
+                "ON CONFLICT (owner, provider) DO UPDATE SET blob = excluded.blob",
+                (owner, provider, blob),
+            )
 
     async def delete(self, owner: str, provider: str) -> None:
-        self._db.execute("DELETE FROM provider_tokens WHERE owner = ? AND provider = ?", (owner, provider))
+        with store_errors(WHAT):
+            self._db.execute(
+                "DELETE FROM provider_tokens WHERE owner = ? AND provider = ?", (owner, provider)
+            )
 
     async def owned(self, owner: str) -> dict[str, bytes]:
-        rows = self._db.execute("SELECT provider, blob FROM provider_tokens WHERE owner = ?", (owner,))
+        with store_errors(WHAT):
+            rows = self._db.execute(
+                "SELECT provider, blob FROM provider_tokens WHERE owner = ?", (owner,)
+            ).fetchall()
         return {str(provider): bytes(blob) for provider, blob in rows}
 
     async def first_use(self, marker: str, ttl_seconds: int) -> bool:
         now = int(time.time())
-        self._db.execute("DELETE FROM used_links WHERE expires_at <= ?", (now,))
-        inserted = self._db.execute(
-            "INSERT OR IGNORE INTO used_links VALUES (?, ?)", (marker, now + ttl_seconds)
-        ).rowcount
+        with store_errors(WHAT):
+            self._db.execute("DELETE FROM used_links WHERE expires_at <= ?", (now,))
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO used_links VALUES (?, ?)", (marker, now + ttl_seconds)
+            ).rowcount
         return inserted == 1
+
+    async def problem(self) -> str | None:
+        return None
 
     async def close(self) -> None:
         self._db.close()
 
 
+class RedisVaultStore:
+    """A hash per owner (provider to ciphertext), and one expiring key per used link."""
+
+    def __init__(self, client: Redis) -> None:
+        self._redis = client
+
+    @staticmethod
+    def _owner_key(owner: str) -> str:
+        return f"{KEY_PREFIX}vault:{owner}"
+
+    async def get(self, owner: str, provider: str) -> bytes | None:
+        with store_errors(WHAT):
+            blob = await self._redis.hget(self._owner_key(owner), provider)
+        return None if blob is None else as_bytes(blob)
+
+    async def put(self, owner: str, provider: str, blob: bytes) -> None:
+        with store_errors(WHAT):
+            await self._redis.hset(self._owner_key(owner), provider, blob)
+
+    async def delete(self, owner: str, provider: str) -> None:
+        with store_errors(WHAT):
+            await self._redis.hdel(self._owner_key(owner), provider)
+
+    async def owned(self, owner: str) -> dict[str, bytes]:
+        with store_errors(WHAT):
+            found = await self._redis.hgetall(self._owner_key(owner))
+        return {as_bytes(provider).decode(): as_bytes(blob) for provider, blob in found.items()}
+
+    async def first_use(self, marker: str, ttl_seconds: int) -> bool:
+        with store_errors(WHAT):
+            return bool(
+                await self._redis.set(f"{KEY_PREFIX}used-link:{marker}", b"1", nx=True, ex=ttl_seconds)
+            )
+
+    async def problem(self) -> str | None:
+        return await redis_ready(self._redis)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
 def open_vault_store(location: str | None) -> VaultStore:
-    """``VAULT_STORE``: a SQLite file, or (not set) memory.  Raises OSError or sqlite3.Error."""
+    """``VAULT_STORE``: a Redis URL, a SQLite file, or (unset) memory.
+
+    Raises ValueError (a Redis URL redis-py cannot use), OSError or sqlite3.Error.
+    """
+    if location is not None and is_redis(location):
+        return RedisVaultStore(redis_client(location))
     return SqliteVaultStore(None if location is None else Path(location))
 
 

@@ -7,6 +7,7 @@ import httpx2
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from devstack.redis_server import RedisServer
 from devstack.stack import Ports, Stack, start_stack
 from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.issuer import Issuer
@@ -36,6 +37,24 @@ def fresh_issuer() -> Iterator[Issuer]:
 async def http_client() -> AsyncIterator[httpx2.AsyncClient]:
     async with httpx2.AsyncClient(timeout=5.0) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Debian's redis-server on a free port, shared by the session: tests keep apart by their own keys."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each place shared state can live: a SQLite file, and (a fresh database of) a real Redis."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.db")
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url
 
 
 @pytest.fixture(scope="session")

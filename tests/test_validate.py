@@ -32,18 +32,14 @@ def start(tmp_path: Path, issuer: Issuer, policy: Path | None = None, **env: str
     scopes = tmp_path / "scopes.yml"
     if policy is not None:
         shutil.copy(policy, scopes)
-    service = ServiceProcess(
-        "auth_server",
-        issuer.env(
-            SECRET_KEY=SECRET,
-            SCOPES_CONFIG=str(scopes),
-            GATEWAY_EXTERNAL_URL=EXTERNAL,
-            MAX_BODY_BYTES="4096",
-            SESSION_STORE=str(tmp_path / "sessions.db"),
-            **env,
-        ),
-        tmp_path / "auth_server.log",
-    )
+    defaults = {
+        "SECRET_KEY": SECRET,
+        "SCOPES_CONFIG": str(scopes),
+        "GATEWAY_EXTERNAL_URL": EXTERNAL,
+        "MAX_BODY_BYTES": "4096",
+        "SESSION_STORE": str(tmp_path / "sessions.db"),
+    }
+    service = ServiceProcess("auth_server", issuer.env(**{**defaults, **env}), tmp_path / "auth_server.log")
     try:
         service.wait_healthy()
     except Exception:

@@ -1,16 +1,22 @@
-"""The token vault and the connect links, alone: encryption at rest, key rotation, binding, expiry."""
+"""The token vault and the connect links, alone: encryption at rest, key rotation, binding, expiry.
+
+The vault's tests run on each store (a SQLite file and a real Redis): the same interface, the
+same guarantees.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
 from auth_server.connect_links import LINK_SECONDS, ConnectLinks, LinkRefused
-from auth_server.vault import ProviderToken, SqliteVaultStore, Vault
+from auth_server.vault import ProviderToken, Vault, open_vault_store
+from mcp_gateway_core.shared_store import is_redis, redis_client
 
 ALICE, BOB = "https://issuer|alice-sub", "https://issuer|bob-sub"
 TOKEN = ProviderToken(
@@ -23,48 +29,81 @@ def files_of(database: Path) -> bytes:
     return b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
 
 
-def vault(path: Path, *keys: bytes) -> Vault:
-    return Vault(list(keys), SqliteVaultStore(path))
+@asynccontextmanager
+async def vault(location: str, *keys: bytes) -> AsyncIterator[Vault]:
+    opened = Vault(list(keys), open_vault_store(location))
+    try:
+        yield opened
+    finally:
+        await opened.store.close()
 
 
-async def test_records_are_encrypted_and_read_back(tmp_path: Path) -> None:
-    store = vault(tmp_path / "v.db", Fernet.generate_key())
-    await store.put(ALICE, "accounts", TOKEN)
-    assert await store.get(ALICE, "accounts") == TOKEN
+async def everything_in(location: str) -> bytes:
+    """All the store holds, as someone reading its volume (or its Redis) sees it."""
+    if not is_redis(location):
+        return files_of(Path(location))
+    client = redis_client(location)
+    try:
+        keys = await client.keys("*")
+        return b"".join([*keys, *[await client.dump(key) or b"" for key in keys]])
+    finally:
+        await client.aclose()
+
+
+async def test_records_are_encrypted_and_read_back(store_location: str) -> None:
+    async with vault(store_location, Fernet.generate_key()) as store:
+        await store.put(ALICE, "accounts", TOKEN)
+        assert await store.get(ALICE, "accounts") == TOKEN
+        assert await store.connections(ALICE) == {"accounts": TOKEN}
+        assert await store.connections(BOB) == {}
     assert repr(TOKEN).count("secret-value") == 0, "tokens are not in a repr"
-    raw = files_of(tmp_path / "v.db")
+    raw = await everything_in(store_location)
+    assert raw, "the record was stored"
     assert b"secret-value" not in raw and b"ada" not in raw
 
 
-async def test_keys_rotate_old_ones_still_decrypting(tmp_path: Path) -> None:
+async def test_a_deleted_record_is_gone(store_location: str) -> None:
+    async with vault(store_location, Fernet.generate_key()) as store:
+        await store.put(ALICE, "accounts", TOKEN)
+        await store.put(ALICE, "other", TOKEN)
+        await store.delete(ALICE, "accounts")
+        assert await store.get(ALICE, "accounts") is None
+        assert list(await store.connections(ALICE)) == ["other"]
+
+
+async def test_keys_rotate_old_ones_still_decrypting(store_location: str) -> None:
     old, new = Fernet.generate_key(), Fernet.generate_key()
-    await vault(tmp_path / "v.db", old).put(ALICE, "accounts", TOKEN)
-    rotated = vault(tmp_path / "v.db", new, old)
-    assert await rotated.get(ALICE, "accounts") == TOKEN
-    await rotated.put(ALICE, "accounts", TOKEN)
-    assert await vault(tmp_path / "v.db", new).get(ALICE, "accounts") == TOKEN, "rewritten under the new key"
-    assert await vault(tmp_path / "v.db", Fernet.generate_key()).get(ALICE, "accounts") is None
+    async with vault(store_location, old) as first:
+        await first.put(ALICE, "accounts", TOKEN)
+    async with vault(store_location, new, old) as rotated:
+        assert await rotated.get(ALICE, "accounts") == TOKEN
+        await rotated.put(ALICE, "accounts", TOKEN)
+    async with vault(store_location, new) as newest:
+        assert await newest.get(ALICE, "accounts") == TOKEN, "rewritten under the new key"
+    async with vault(store_location, Fernet.generate_key()) as stranger:
+        assert await stranger.get(ALICE, "accounts") is None
 
 
-async def test_a_record_copied_to_another_person_is_not_theirs(tmp_path: Path) -> None:
-    store = vault(tmp_path / "v.db", Fernet.generate_key())
-    await store.put(ALICE, "accounts", TOKEN)
-    with sqlite3.connect(tmp_path / "v.db") as db:
-        db.execute("INSERT INTO provider_tokens SELECT ?, provider, blob FROM provider_tokens", (BOB,))
-        db.execute(
-            "INSERT INTO provider_tokens SELECT owner, 'other', blob FROM provider_tokens WHERE owner = ?",
-            (ALICE,),
-        )
-    assert await store.get(BOB, "accounts") is None
-    assert await store.get(ALICE, "other") is None
-    assert list(await store.connections(BOB)) == []
+async def test_a_record_copied_to_another_person_is_not_theirs(store_location: str) -> None:
+    async with vault(store_location, Fernet.generate_key()) as store:
+        await store.put(ALICE, "accounts", TOKEN)
+        blob = await store.store.get(ALICE, "accounts")
+        assert blob is not None
+        await store.store.put(BOB, "accounts", blob)
+        await store.store.put(ALICE, "other", blob)
+        assert await store.get(BOB, "accounts") is None
+        assert await store.get(ALICE, "other") is None
+        assert list(await store.connections(BOB)) == []
 
 
-async def test_a_link_marker_is_used_once(tmp_path: Path) -> None:
-    store = SqliteVaultStore(tmp_path / "v.db")
-    assert await store.first_use("accounts:e1", 60)
-    assert not await store.first_use("accounts:e1", 60)
-    assert await store.first_use("accounts:e2", 60)
+async def test_a_link_marker_is_used_once(store_location: str) -> None:
+    store = open_vault_store(store_location)
+    try:
+        assert await store.first_use("accounts:e1", 60)
+        assert not await store.first_use("accounts:e1", 60)
+        assert await store.first_use("accounts:e2", 60)
+    finally:
+        await store.close()
 
 
 LINKS = ConnectLinks("s" * 48, "https://gw.example")

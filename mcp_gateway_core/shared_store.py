@@ -1,0 +1,62 @@
+"""Where state that several processes share lives: a SQLite file (one host) or Redis (replicas).
+
+Sessions, the vault and rate limits each take a location: a file path, which the processes
+of one host share through SQLite, or a ``redis://`` / ``rediss://`` / ``unix://`` URL, which
+replicas on many hosts share.  Every key this project writes to Redis starts with
+``mcp-gateway:``, so one Redis database can serve other applications too.
+
+A store that cannot answer (Redis down, a locked file) raises :class:`StoreUnavailable`;
+callers deny with it, since an allow must never rest on state nobody could read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from redis import RedisError
+from redis.asyncio import Redis
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+KEY_PREFIX = "mcp-gateway:"
+TIMEOUT_SECONDS = 2.0
+"""Connect and read timeout: a store that answers slower than this is treated as down."""
+
+
+class StoreUnavailable(Exception):
+    """The shared store did not answer; the request it was for is refused."""
+
+
+def is_redis(location: str) -> bool:
+    return location.startswith(REDIS_SCHEMES)
+
+
+def redis_client(url: str) -> Redis:
+    """A client for ``url`` (no connection yet).  Raises ValueError for a URL redis-py cannot use."""
+    return Redis.from_url(
+        url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS, decode_responses=False
+    )
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    """redis-py's answers are typed ``bytes | str``; with ``decode_responses=False`` they are bytes."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+@contextmanager
+def store_errors(what: str) -> Iterator[None]:
+    """Turn the store's own errors into :class:`StoreUnavailable` naming ``what`` could not be read."""
+    try:
+        yield
+    except (RedisError, OSError, sqlite3.Error) as exc:
+        raise StoreUnavailable(f"{what} is unavailable ({type(exc).__name__}: {exc})") from exc
+
+
+async def redis_ready(client: Redis) -> str | None:
+    """None when Redis answers a PING; else why not."""
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
