@@ -63,7 +63,8 @@ class Ports:
         )
 
     def upstream_url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.upstreams[name]}"
+        """By name, as routes name their servers in compose and Kubernetes."""
+        return f"http://localhost:{self.upstreams[name]}"
 
 
 @dataclass
@@ -190,7 +191,9 @@ def start_stack(
         gateway_env = {
             **_declared(GATEWAY, given),
             **shared,
-            "AUTH_SERVER_URL": stack.auth_url,
+            # By name, as in compose and Kubernetes: HTTP clients treat a host name differently
+            # from an address (cookies, for one), and the gateway must be right for both.
+            "AUTH_SERVER_URL": f"http://localhost:{ports.auth}",
             "ROUTES_CONFIG": str(stack.routes_file),
         }
         stack._start("gateway", "gateway", gateway_env, ports.gateway, _NO_ENV_FILE)

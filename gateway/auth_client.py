@@ -89,6 +89,7 @@ class AuthClient:
             timeout=aiohttp.ClientTimeout(total=self._timeout),
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),  # one client for every caller: it must keep no one's cookies
         )
 
     async def close(self) -> None:

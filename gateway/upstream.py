@@ -48,6 +48,7 @@ class Upstreams:
                 timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),  # one client for every caller: it must keep no one's cookies
             )
             self._sessions[key] = session
         return session

@@ -39,7 +39,11 @@ def hostile() -> Iterator[HostileUpstream]:
 def stack(
     issuer: Issuer, hostile: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    routes = {"hostile": {"url": hostile.url}, "hostile-idle": {"url": hostile.url, "idle_timeout": 1}}
+    routes = {
+        "hostile": {"url": hostile.url},
+        "hostile-idle": {"url": hostile.url, "idle_timeout": 1},
+        "hostile-named": {"url": f"http://localhost:{hostile.port}"},  # HTTP clients keep cookies of names
+    }
     running = start_issuer_stack(tmp_path_factory.mktemp("upstreams"), issuer, routes)
     yield running
     running.stop()
@@ -111,6 +115,27 @@ def test_upstream_headers_never_reach_the_gateways_origin(
     assert "set-cookie" not in answer.headers
     assert answer.headers["content-security-policy"].startswith("sandbox")
     assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [h for h in ORIGIN_HEADERS if h[0].lower().startswith("set-cookie")]
+)
+@pytest.mark.parametrize("server", ["hostile", "hostile-named"])
+def test_a_cookie_an_upstream_sets_is_never_sent_with_anyones_request(
+    stack: Stack, issuer: Issuer, hostile: HostileUpstream, server: str, name: str, value: str
+) -> None:
+    """One HTTP client serves every caller of a route: a cookie it kept from one caller's answer
+    would go upstream with everyone's requests (a session at the upstream shared by all)."""
+    hostile.reset(answering(json_response({"jsonrpc": "2.0", "id": 7, "result": {}}, extra=[(name, value)])))
+    first = post(stack, restricted(issuer), TOOL_CALL, server=server)
+    other = {
+        **restricted(issuer),
+        "Authorization": f"Bearer {issuer.user_access_token('eve', ['mcp-registry-user'])}",
+    }
+    second = post(stack, other, TOOL_CALL, server=server)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(hostile.received) == 2
+    assert [request.header("cookie") for request in hostile.received] == [None, None]
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,20 @@ def log_out(browser: httpx2.Client, local_stack: Stack) -> httpx2.Response:
     return browser.post(f"{local_stack.gateway_url}/oauth2/logout/cognito", data={"csrf": token.group(1)})
 
 
+def test_a_sign_in_is_never_anyone_elses(browser: httpx2.Client, local_stack: Stack) -> None:
+    """The session cookie the auth server sets passes through the gateway; the gateway must not keep
+    it (an HTTP client's cookie jar would, for an auth server reached by name) and send it for the
+    next visitor."""
+    log_in(browser, local_stack, "admin", "admin-password")
+    assert "mcp_gateway_session" in browser.cookies
+    for _ in range(3):
+        stranger = httpx2.get(f"{local_stack.gateway_url}/", timeout=10)
+        assert stranger.status_code == 200
+        assert 'id="user"' not in stranger.text and "Sign in" in stranger.text
+        started = httpx2.get(f"{local_stack.gateway_url}/oauth2/login/cognito", timeout=10)
+        assert started.status_code == 302
+
+
 def session_cleared(response: httpx2.Response) -> bool:
     return any(
         value.startswith("mcp_gateway_session=")
