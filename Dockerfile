@@ -29,7 +29,7 @@ RUN python3 -m venv /opt/venv \
 # /data: what a service keeps (the local IdP's signing key); a volume in docker-compose.yml.
 WORKDIR /app
 USER 10001
-EXPOSE 8080 8888 9000 8001 8002
+EXPOSE 8080 8888 9000 9100 8001 8002 8003
 
 # The gateway's; docker-compose.yml gives every other service its own.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \

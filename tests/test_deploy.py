@@ -24,7 +24,14 @@ from tests.servers import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-MODULES = {"auth_server", "gateway", "local_idp", "example_servers.currenttime", "example_servers.fininfo"}
+MODULES = {
+    "auth_server",
+    "gateway",
+    "local_idp",
+    "example_servers.currenttime",
+    "example_servers.fininfo",
+    "example_servers.profile",
+}
 
 
 def variables_read_by(module: str) -> set[str]:
@@ -38,7 +45,15 @@ def command_of(service: dict[str, Any]) -> tuple[str, int]:
 
 
 def test_every_service_runs_a_real_module_on_its_declared_port() -> None:
-    assert set(SERVICES) == {"idp", "auth-server", "currenttime", "fininfo", "gateway"}
+    assert set(SERVICES) == {
+        "idp",
+        "provider-idp",
+        "auth-server",
+        "currenttime",
+        "fininfo",
+        "profile",
+        "gateway",
+    }
     for name, service in SERVICES.items():
         module, port = command_of(service)
         assert module in MODULES, (name, module)
@@ -70,8 +85,12 @@ def test_environment_names_are_what_each_service_reads() -> None:
         unknown = set(service.get("environment", {})) - variables_read_by(module)
         assert not unknown, f"{name} is given {sorted(unknown)}, which {module} never reads"
         read_somewhere |= variables_read_by(module)
-    assert local <= read_somewhere, (
-        f"deploy/local-idp.env sets {sorted(local - read_somewhere)}, read by none"
+    providers = yaml.safe_load((ROOT / "deploy" / "compose-providers.yml").read_text())["providers"]
+    secrets = {
+        spec["client_secret_from"]["env"] for spec in providers.values() if "client_secret_from" in spec
+    }
+    assert local <= read_somewhere | secrets, (
+        f"deploy/local-idp.env sets {sorted(local - read_somewhere - secrets)}, read by none"
     )
 
 
@@ -147,6 +166,7 @@ def test_dockerfile_builds_every_package_and_runs_unprivileged() -> None:
 def test_health_check_paths_answer_on_the_real_services(local_stack: Stack) -> None:
     local_ports = {
         "idp": local_stack.ports.idp,
+        "provider-idp": local_stack.ports.provider,
         "auth-server": local_stack.ports.auth,
         "gateway": local_stack.ports.gateway,
         **local_stack.ports.upstreams,

@@ -4,8 +4,9 @@ The files are the repository's as a fresh clone has them; the only override is t
 README gives for building without a registry: a base image made locally by debootstrap
 (``scripts/docker-base-image``) and the wheels built on this machine
 (``scripts/docker-wheels``), with no network during the build.  Then, from the host, as a user
-would: a person signs in through the local IdP in Chromium, an agent calls a tool with the
-official SDK, a forbidden call is refused, the user's own MCP server is added by editing the
+would: a person signs in through the local IdP in Chromium, connects their account at the
+second local IdP (the provider) and the profile example greets them, an agent calls a tool with
+the official SDK, a forbidden call is refused, the user's own MCP server is added by editing the
 mounted route and policy files, ``down`` is clean, and ``up`` again keeps the IdP's key.
 """
 
@@ -14,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,18 +32,20 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from devstack.processes import Service
 from mcp_gateway_auth import BearerAuth, ClientCredentials
 from tests.chromium import CHROMIUM, CHROMIUM_FLAGS
-from tests.jsonrpc import INITIALIZE
+from tests.idp_login import user_tokens
+from tests.jsonrpc import INITIALIZE, stateless
 from tests.servers import ROOT
 
 PROJECT = "mcpgwtest"
 BASE_IMAGE = "mcp-gateway-base:bookworm"
 GATEWAY = "http://localhost:8080"
 IDP = "http://localhost:9000"
+CLI_CALLBACK = "http://127.0.0.1:8765/callback"
 OFFLINE = {
     "build": {
         "context": ".",
@@ -49,7 +53,8 @@ OFFLINE = {
         "args": {"BASE_IMAGE": BASE_IMAGE, "PIP_FIND_LINKS": ".docker-wheels"},
     }
 }
-SERVICES = ("idp", "auth-server", "currenttime", "fininfo", "gateway")
+PROVIDER_IDP = "http://127.0.0.1:9100"
+SERVICES = ("idp", "provider-idp", "auth-server", "currenttime", "fininfo", "profile", "gateway")
 
 
 def compose_command() -> list[str]:
@@ -144,10 +149,10 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compose]:
     (workdir / "offline.yml").write_text(json.dumps({"services": dict.fromkeys(SERVICES, OFFLINE)}))
     running = Compose(workdir, compose_command())
     running("down", "-v", "--remove-orphans")
-    for port in (8080, 9000):
+    for port in (8080, 9000, 9100):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, (
-                f"port {port} is taken; compose publishes the gateway and the IdP there"
+                f"port {port} is taken; compose publishes the gateway and the IdPs there"
             )
     running.up()
     yield running
@@ -168,7 +173,9 @@ def test_every_service_is_healthy_unprivileged_read_only_and_under_an_init(compo
     assert mounts["/config"]["RW"] is False, "routes and policy are mounted read-only, not baked in"
 
 
-def test_a_person_signs_in_through_the_local_idp_in_chromium(compose: Compose) -> None:
+@contextmanager
+def signed_in_page(username: str) -> Iterator[Page]:
+    """Chromium on the gateway's home page, signed in through the local IdP as ``username``."""
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         try:
@@ -176,14 +183,54 @@ def test_a_person_signs_in_through_the_local_idp_in_chromium(compose: Compose) -
             page.goto(f"{GATEWAY}/")
             page.click("#login")
             page.wait_for_url(f"{IDP}/oauth2/authorize?**")
-            page.fill("#username", "alice")
-            page.fill("#password", "alice-password")
+            page.fill("#username", username)
+            page.fill("#password", f"{username}-password")
             page.click("button[type=submit]")
             page.wait_for_url(f"{GATEWAY}/")
-            assert page.inner_text("#user") == "alice"
-            assert f"{GATEWAY}/currenttime/mcp" in page.inner_text("table")
+            yield page
         finally:
             browser.close()
+
+
+def test_a_person_signs_in_through_the_local_idp_in_chromium(compose: Compose) -> None:
+    with signed_in_page("alice") as page:
+        assert page.inner_text("#user") == "alice"
+        assert f"{GATEWAY}/currenttime/mcp" in page.inner_text("table")
+
+
+def hello(token: str) -> dict[str, Any]:
+    """The profile example's hello through the gateway, from a client without URL elicitation."""
+    body, headers = stateless("tools/call", name="hello", arguments={})
+    answer = httpx2.post(
+        f"{GATEWAY}/profile/mcp",
+        json=body,
+        headers={**headers, "Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json()["result"])
+
+
+def test_a_person_connects_their_account_at_the_provider_and_profile_greets_them(compose: Compose) -> None:
+    """The whole per-user credentials flow in compose: the link, consent at the second IdP, the greeting."""
+    token = user_tokens(IDP, "mcp-client", CLI_CALLBACK, "alice", "alice-password")["access_token"]
+    asked = hello(token)
+    assert asked["isError"] is True
+    link = re.search(rf"{GATEWAY}/oauth2/connect/accounts\?link=\S+", asked["content"][0]["text"])
+    assert link is not None, asked
+    with signed_in_page("alice") as page:
+        page.goto(link.group(0))
+        page.wait_for_url(f"{PROVIDER_IDP}/oauth2/authorize?**")
+        page.fill("#username", "ada")
+        page.fill("#password", "ada-password")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#connected")
+        assert page.inner_text("#account") == "ada"
+        page.goto(f"{GATEWAY}/")
+        assert page.locator("#disconnect-provider-accounts").count() == 1, "the home page lists it"
+    greeted = hello(token)
+    assert greeted.get("isError") is not True, greeted
+    assert "Hello, ada" in greeted["content"][0]["text"]
 
 
 def initialize(server: str, token: str) -> int:
