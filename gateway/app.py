@@ -37,7 +37,7 @@ from .headers import auth_request_headers
 from .limits import Kind, OverLimit, Slots
 from .metrics import OPEN_STREAMS, RequestRecord
 from .pages import mcp_endpoint_page, page, wants_page
-from .rates import Buckets, over_rate
+from .rates import open_rate_store, over_rate
 from .relay import relay
 from .request import GatewayRequest, read_request
 from .routes import Route, RouteStore
@@ -61,7 +61,7 @@ class Gateway:
         self.upstreams = Upstreams(settings.session_cookie_name, settings.limits)
         self.sessions = SessionBindings()
         self.slots = Slots(settings.limits)
-        self.buckets = Buckets()
+        self.buckets = open_rate_store(settings.rate_limit_store)
         self.catalog = ToolCatalog(settings.tool_catalog_seconds)
         self._watcher: asyncio.Task[None] | None = None
 
@@ -76,6 +76,7 @@ class Gateway:
         if self._watcher is not None:
             self._watcher.cancel()
         await self.auth.close()
+        await self.buckets.close()
         await self.upstreams.close()
         await self.catalog.close()
 
@@ -207,9 +208,14 @@ class Gateway:
             return
         kind = Kind.STREAM if request.opens_stream else Kind.REQUEST
         server_limit = route.max_streams if kind is Kind.STREAM else route.max_requests
-        lease = over_rate(
-            self.buckets, route.name, identity, route.rate_per_caller, route.rate_per_server
-        ) or self.slots.take(identity, route.name, kind, server_limit)
+        lease = self.slots.take(identity, route.name, kind, server_limit)
+        if not isinstance(lease, OverLimit):
+            over = await over_rate(
+                self.buckets, route.name, identity, route.rate_per_caller, route.rate_per_server
+            )
+            if over is not None:
+                lease.release()  # checked first so a refused slot spends no rate token
+                lease = over
         if isinstance(lease, OverLimit):
             logger.warning("over a limit: %s", lease.reason, extra={"server": route.name, "kind": kind.value})
             await error_answer(

@@ -26,6 +26,8 @@ class GatewaySettings:
     tool_catalog_seconds: float
     """How long the home page reuses a server's tool listing; 0: never ask upstreams."""
     limits: Limits
+    rate_limit_store: str | None = None
+    """A Redis URL every gateway process shares rate limits through; None: each its own."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -47,6 +49,7 @@ class GatewaySettings:
                 streams_per_server=read(v.MAX_STREAMS_PER_SERVER),
                 requests_per_server=read(v.MAX_REQUESTS_PER_SERVER),
             ),
+            rate_limit_store=read(v.RATE_LIMIT_STORE),
         )
         read.check()
         return settings

@@ -59,7 +59,12 @@ class Lease:
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        self._slots._release(self._keys)
+        self.release()
+
+    def release(self) -> None:
+        """Give the slot back (once; later calls do nothing)."""
+        keys, self._keys = self._keys, ()
+        self._slots._release(keys)
 
 
 class Slots:

@@ -49,6 +49,10 @@ UPSTREAM_ERRORS = Counter(
     "Upstream requests that failed, by server and kind (unreachable, timeout, credentials)",
     ["server", "kind"],
 )
+RATE_STORE_ERRORS = Counter(
+    "mcp_gateway_rate_store_errors",
+    "Rate limit checks Redis did not answer (RATE_LIMIT_STORE), counted in the process instead",
+)
 OPEN_STREAMS = Gauge("mcp_gateway_open_streams", "Event streams open to upstreams, by server", ["server"])
 
 

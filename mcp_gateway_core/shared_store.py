@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from redis import RedisError
 from redis.asyncio import Redis
+from redis.asyncio.connection import parse_url
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 KEY_PREFIX = "mcp-gateway:"
@@ -30,6 +31,14 @@ class StoreUnavailable(Exception):
 
 def is_redis(location: str) -> bool:
     return location.startswith(REDIS_SCHEMES)
+
+
+def redis_url(value: str) -> str:
+    """A setting that must name a Redis: its URL, checked as redis-py will read it."""
+    if not is_redis(value):
+        raise ValueError(f"{value!r} is not a redis://, rediss:// or unix:// URL")
+    parse_url(value)
+    return value
 
 
 def redis_client(url: str) -> Redis:

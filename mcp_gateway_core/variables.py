@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .env import Variable, boolean, http_token, integer, number, path, text, url, words
+from .shared_store import redis_url
 
 AUTH = "auth_server"
 GATEWAY = "gateway"
@@ -68,6 +69,7 @@ MAX_STREAMS_PER_CALLER = Variable("MAX_STREAMS_PER_CALLER", integer(1), 32, _GAT
 MAX_REQUESTS_PER_CALLER = Variable("MAX_REQUESTS_PER_CALLER", integer(1), 64, _GATEWAY)
 MAX_STREAMS_PER_SERVER = Variable("MAX_STREAMS_PER_SERVER", integer(1), 1000, _GATEWAY)
 MAX_REQUESTS_PER_SERVER = Variable("MAX_REQUESTS_PER_SERVER", integer(1), 256, _GATEWAY)
+RATE_LIMIT_STORE: Variable[str | None] = Variable("RATE_LIMIT_STORE", redis_url, None, _GATEWAY)
 
 # Every service
 MAX_HEADER_BYTES = Variable("MAX_HEADER_BYTES", integer(4096, 1_048_576), 65536, _EVERY)

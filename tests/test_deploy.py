@@ -23,7 +23,10 @@ from mcp_gateway_core.variables import read_by
 from tests.servers import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES: dict[str, Any] = COMPOSE["services"]
+SERVICES: dict[str, Any] = {
+    name: service for name, service in COMPOSE["services"].items() if "profiles" not in service
+}
+"""What ``docker compose up`` starts: every service of this project's image."""
 MODULES = {
     "auth_server",
     "gateway",
@@ -199,3 +202,18 @@ def test_every_service_answers_the_probes_in_one_shape(local_stack: Stack, servi
         set(check) == {"ok", "detail"} and check["ok"] is True and check["detail"]
         for check in body["checks"].values()
     )
+
+
+def test_the_redis_profile_is_what_the_stores_can_be_pointed_at() -> None:
+    """``--profile redis`` adds a Redis; the stores use it only when .env says so (compose reads
+    .env for the substitutions), and fall back to the volume and the process otherwise."""
+    redis = COMPOSE["services"]["redis"]
+    assert redis["profiles"] == ["redis"] and redis["image"].startswith("redis:")
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert any(volume.endswith(":/data") for volume in redis["volumes"])
+    stores = {**SERVICES["auth-server"]["environment"], **SERVICES["gateway"]["environment"]}
+    assert stores["SESSION_STORE"] == "${SESSION_STORE:-/data/sessions.db}"
+    assert stores["VAULT_STORE"] == "${VAULT_STORE:-/data/vault.db}"
+    assert stores["RATE_LIMIT_STORE"] == "${RATE_LIMIT_STORE:-}"
+    template = (ROOT / ".env.template").read_text()
+    assert all(f"\n{name}=\n" in template for name in ("SESSION_STORE", "VAULT_STORE", "RATE_LIMIT_STORE"))

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
 import pytest
+from prometheus_client import REGISTRY
 
+from devstack.processes import Service
+from devstack.redis_server import RedisServer
 from devstack.stack import Stack
-from gateway.rates import Buckets, Rate
+from gateway.rates import Buckets, Rate, RateStore, open_rate_store
 from gateway.routes import RoutesError, load_routes
-from tests.hostile import HostileUpstream
+from tests.hostile import HostileUpstream, Received, answer_every_request
 from tests.issuer import Issuer
 from tests.jsonrpc import stateless
 from tests.stack import start_issuer_stack
@@ -25,44 +32,101 @@ class Clock:
         return self.now
 
 
-def test_a_bucket_allows_its_burst_then_one_request_per_refill() -> None:
+@pytest.fixture(params=["process", "redis"])
+async def rate_store(request: pytest.FixtureRequest) -> AsyncIterator[RateStore]:
+    """Each place buckets live: this process, and a real Redis shared by every gateway."""
+    if request.param == "process":
+        store: RateStore = Buckets()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.flush()
+        store = open_rate_store(server.url)
+    yield store
+    await store.close()
+
+
+async def test_a_bucket_allows_its_burst_then_one_request_per_refill() -> None:
     clock = Clock()
     buckets = Buckets(clock)
     rate = Rate(per_second=0.5, burst=2)
-    assert [buckets.take(("a",), rate) for _ in range(3)] == [0, 0, 2], "two at once, then wait 2 s"
-    assert buckets.take(("b",), rate) == 0, "another key has its own bucket"
+    assert [await buckets.take(("a",), rate) for _ in range(3)] == [0, 0, 2], "two at once, then wait 2 s"
     clock.now += 1
-    assert buckets.take(("a",), rate) == 1, "half a token back: one more second"
+    assert await buckets.take(("a",), rate) == 1, "half a token back: one more second"
     clock.now += 1
-    assert buckets.take(("a",), rate) == 0
-    buckets.give_back(("a",))
-    assert buckets.take(("a",), rate) == 0, "a token given back can be used"
+    assert await buckets.take(("a",), rate) == 0
 
 
-def test_an_edited_rate_starts_a_new_bucket() -> None:
-    buckets = Buckets(Clock())
-    assert [buckets.take(("a",), Rate(1, 1)) for _ in range(2)] == [0, 1]
-    assert buckets.take(("a",), Rate(1, 5)) == 0
+async def test_every_store_gives_the_burst_then_says_how_long_to_wait(rate_store: RateStore) -> None:
+    rate = Rate(per_second=0.5, burst=2)
+    assert [await rate_store.take(("a",), rate) for _ in range(3)] == [0, 0, 2]
+    assert await rate_store.take(("b",), rate) == 0, "another key has its own bucket"
+    await rate_store.give_back(("a",), rate)
+    assert await rate_store.take(("a",), rate) == 0, "a token given back can be used"
+    assert await rate_store.take(("a",), rate) == 2
+
+
+async def test_every_store_refills_with_time(rate_store: RateStore) -> None:
+    rate = Rate(per_second=10, burst=1)
+    assert [await rate_store.take(("a",), rate) for _ in range(2)] == [0, 1]
+    await asyncio.sleep(0.15)
+    assert await rate_store.take(("a",), rate) == 0
+
+
+async def test_an_edited_rate_starts_a_new_bucket(rate_store: RateStore) -> None:
+    assert [await rate_store.take(("a",), Rate(1, 1)) for _ in range(2)] == [0, 1]
+    assert await rate_store.take(("a",), Rate(1, 5)) == 0
+
+
+async def test_while_redis_is_away_each_process_counts_on_its_own(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    server = RedisServer(tmp_path_factory.mktemp("rates-redis-down"))
+    store = open_rate_store(server.url)
+    rate = Rate(per_second=0.1, burst=1)
+    errors = REGISTRY.get_sample_value("mcp_gateway_rate_store_errors_total") or 0.0
+    try:
+        assert await store.take(("a",), rate) == 0
+        server.stop()
+        assert [await store.take(("a",), rate) for _ in range(2)] == [0, 10], (
+            "a fresh local bucket, then the rate"
+        )
+        assert REGISTRY.get_sample_value("mcp_gateway_rate_store_errors_total") == errors + 2
+    finally:
+        await store.close()
+        server.stop()
 
 
 @pytest.fixture(scope="module")
-def stack(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    upstream = HostileUpstream()  # answers every request with an empty result
-    slow = {"per_second": 0.2, "burst": 2}
+def upstream() -> Iterator[HostileUpstream]:
+    """Answers every request with an empty result (unless a test makes it slow)."""
+    hostile = HostileUpstream()
+    yield hostile
+    hostile.close()
+
+
+SLOW = {"per_second": 0.2, "burst": 2}
+
+
+@pytest.fixture(scope="module")
+def stack(
+    issuer: Issuer, upstream: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     extra = {
-        "metered": {"url": upstream.url, "rate_limit": {"per_caller": slow}},
-        "shared": {"url": upstream.url, "rate_limit": {"per_server": slow}},
+        "metered": {"url": upstream.url, "rate_limit": {"per_caller": SLOW}},
+        "shared": {"url": upstream.url, "rate_limit": {"per_server": SLOW}},
+        "narrow": {"url": upstream.url, "max_requests": 1, "rate_limit": {"per_caller": SLOW}},
     }
     running = start_issuer_stack(tmp_path_factory.mktemp("rates"), issuer, extra)
     yield running
     running.stop()
-    upstream.close()
 
 
-def post(stack: Stack, token: str, server: str) -> httpx2.Response:
+def post(stack: Stack | Service, token: str, server: str) -> httpx2.Response:
+    """tools/list on ``server`` through the stack's gateway (or another gateway process)."""
+    base = stack.gateway_url if isinstance(stack, Stack) else stack.url
     body, headers = stateless("tools/list", id=7)
     return httpx2.post(
-        f"{stack.gateway_url}/{server}/mcp",
+        f"{base}/{server}/mcp",
         json=body,
         headers={"Authorization": f"Bearer {token}", **headers},
         timeout=10,
@@ -102,3 +166,59 @@ def test_a_broken_rate_limit_is_named_with_its_line(tmp_path: Path, rate: str, p
     with pytest.raises(RoutesError) as broken:
         load_routes(path)
     assert f"{path}:4" in str(broken.value) and problem in str(broken.value)
+
+
+def test_a_request_refused_for_a_busy_server_spends_no_rate(
+    stack: Stack, issuer: Issuer, upstream: HostileUpstream
+) -> None:
+    """Slots are checked before the rate: a 429 for concurrency must not also use up the caller's
+    rate, or a caller retrying against a busy server would lock itself out for longer."""
+    release = threading.Event()
+
+    async def slow_first(request: Received, writer: asyncio.StreamWriter) -> None:
+        if len(upstream.received) == 1:
+            await asyncio.get_running_loop().run_in_executor(None, release.wait, 10)
+        await answer_every_request(request, writer)
+
+    upstream.reset(slow_first)
+    frank = issuer.user_access_token("frank", ["mcp-registry-admin"])
+    with ThreadPoolExecutor(1) as pool:
+        holding = pool.submit(post, stack, frank, "narrow")
+        while not upstream.received:
+            time.sleep(0.01)
+        busy = post(stack, frank, "narrow")
+        release.set()
+        assert holding.result().status_code == 200
+    assert busy.status_code == 429 and "narrow has as many requests open" in busy.json()["error"]["message"]
+    assert post(stack, frank, "narrow").status_code == 200, "the second of the burst of 2 is still there"
+    assert post(stack, frank, "narrow").status_code == 429
+
+
+def test_gateway_replicas_share_one_rate_through_redis(
+    issuer: Issuer,
+    upstream: HostileUpstream,
+    redis_server: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Two gateway processes with RATE_LIMIT_STORE: a caller's burst is spent across both."""
+    upstream.reset()
+    workdir = tmp_path_factory.mktemp("rates-replicas")
+    extra = {"metered": {"url": upstream.url, "rate_limit": {"per_caller": SLOW}}}
+    first = start_issuer_stack(workdir, issuer, extra, RATE_LIMIT_STORE=redis_server.url)
+    second = Service(
+        "gateway",
+        {
+            "AUTH_SERVER_URL": first.services["auth_server"].url,
+            "ROUTES_CONFIG": str(first.routes_file),
+            "RATE_LIMIT_STORE": redis_server.url,
+        },
+        workdir / "gateway-2.log",
+    )
+    try:
+        second.wait_healthy()
+        grace = issuer.user_access_token("grace", ["mcp-registry-admin"])
+        statuses = [post(gateway, grace, "metered").status_code for gateway in (first, second, first)]
+        assert statuses == [200, 200, 429]
+    finally:
+        second.stop()
+        first.stop()
