@@ -10,6 +10,10 @@ machine's cores, so compare the columns rather than reading any alone.
 ``--baseline REV`` also runs the gateway of an earlier git revision (checked out into a
 temporary worktree) against the same auth server and upstream, in the same run: what a
 change costs, measured side by side rather than on two different days.
+
+When Debian's nginx (with its Lua module) is installed, the other front door runs too:
+``deploy/nginx/mcp-gateway.conf`` with one worker, asking the same auth server by
+``auth_request`` for every request, and the gateway's throughput is given as a multiple of it.
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import load  # noqa: E402
+from devstack.nginx_front import NGINX, NginxFront  # noqa: E402
 from tests.issuer import Issuer  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 
 PROTOCOL = "2026-07-28"
+NGINX_LABEL = "nginx + auth_request"
 BODY = json.dumps(
     {
         "jsonrpc": "2.0",
@@ -121,6 +127,18 @@ def main() -> None:
         gateway = start_gateway(workdir, auth, args.decision_cache, "gateway")
         cleanup.callback(gateway.stop)
         targets["gateway (this tree)"] = f"{gateway.url}/currenttime/mcp"
+        if Path(NGINX).exists():
+            upstream_address = upstream.url.removeprefix("http://")
+            nginx = NginxFront(
+                workdir / "nginx",
+                {
+                    "auth-server": auth.url.removeprefix("http://"),
+                    "currenttime": upstream_address,
+                    "fininfo": upstream_address,
+                },
+            )
+            cleanup.callback(nginx.stop)
+            targets[NGINX_LABEL] = f"{nginx.url}/currenttime/mcp"
 
         bearer = {**HEADERS, "Authorization": f"Bearer {issuer.user_access_token()}"}
         print(
@@ -140,6 +158,11 @@ def main() -> None:
                         f"  {'':34} vs direct: {measured.rate / direct.rate:5.2f}x throughput, "
                         f"+{measured.p50_ms - direct.p50_ms:.3f} ms at p50, +{measured.p99_ms - direct.p99_ms:.3f} ms at p99"
                     )
+            if NGINX_LABEL in figures:
+                ratio = figures["gateway (this tree)"].rate / figures[NGINX_LABEL].rate
+                print(
+                    f"  c={concurrency}: the gateway does {ratio:.2f}x the throughput of nginx + auth_request"
+                )
 
 
 if __name__ == "__main__":
