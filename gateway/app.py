@@ -26,6 +26,7 @@ from mcp_gateway_core.contract import (
 )
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
 from mcp_gateway_core.metrics import method_label
+from mcp_gateway_core.shared_store import StoreUnavailable
 from mcp_gateway_core.variables import GATEWAY as SERVICE
 
 from . import elicitation
@@ -41,7 +42,7 @@ from .rates import open_rate_store, over_rate
 from .relay import relay
 from .request import GatewayRequest, read_request
 from .routes import Route, RouteStore
-from .session_binding import Binding, SessionBindings
+from .session_binding import Binding, open_session_owners
 from .tool_catalog import ToolCatalog
 from .upstream import Upstreams
 
@@ -59,9 +60,9 @@ class Gateway:
             DecisionCache(settings.decision_cache_seconds),
         )
         self.upstreams = Upstreams(settings.session_cookie_name, settings.limits)
-        self.sessions = SessionBindings()
+        self.sessions = open_session_owners(settings.gateway_store)
         self.slots = Slots(settings.limits)
-        self.buckets = open_rate_store(settings.rate_limit_store)
+        self.buckets = open_rate_store(settings.gateway_store)
         self.catalog = ToolCatalog(settings.tool_catalog_seconds)
         self._watcher: asyncio.Task[None] | None = None
 
@@ -77,6 +78,7 @@ class Gateway:
             self._watcher.cancel()
         await self.auth.close()
         await self.buckets.close()
+        await self.sessions.close()
         await self.upstreams.close()
         await self.catalog.close()
 
@@ -187,7 +189,18 @@ class Gateway:
             logger.error("the auth server allowed a body the gateway cannot read; refusing")
             await error_answer(400, "invalid_request", str(request.parsed), request.ids).send(send)
         else:
-            await self._forward(send, receive, request, route, outcome)
+            try:
+                await self._forward(send, receive, request, route, outcome)
+            except StoreUnavailable as exc:
+                logger.error("%s; refusing", exc, extra={"server": route.name})
+                if record.answered:
+                    raise  # mid-stream: the response is cut, never finished as if complete
+                await error_answer(
+                    503,
+                    "store_unavailable",
+                    "the gateway cannot check MCP sessions right now; retry shortly",
+                    request.ids,
+                ).send(send)
 
     async def _forward(
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow
@@ -196,7 +209,7 @@ class Gateway:
         presented = request.session_id
         if (
             presented is not None
-            and self.sessions.binding(route.name, presented, identity) is not Binding.MINE
+            and await self.sessions.binding(route.name, presented, identity) is not Binding.MINE
         ):
             logger.warning("MCP session refused: not opened by this caller", extra={"server": route.name})
             await error_answer(
@@ -236,7 +249,7 @@ class Gateway:
     ) -> None:
         presented = request.session_id
         if route.provider is not None:
-            prepared = self._with_user_credential(request, route, allow)
+            prepared = await self._with_user_credential(request, route, allow)
             if isinstance(prepared, Answer):
                 await prepared.send(send)
                 return
@@ -250,7 +263,7 @@ class Gateway:
             url_elicitation = (
                 _declares_url_elicitation(request) if request.methods == ("initialize",) else None
             )
-            if handed_out is not None and not self.sessions.bind(
+            if handed_out is not None and not await self.sessions.bind(
                 route.name, handed_out, identity, url_elicitation
             ):
                 logger.warning("upstream %s handed out a session id of another caller", route.name)
@@ -262,7 +275,7 @@ class Gateway:
                 ).send(send)
                 return
             if request.method == "DELETE" and presented is not None and opened.status < 300:
-                self.sessions.forget(route.name, presented)
+                await self.sessions.forget(route.name, presented)
             await relay(
                 send,
                 receive,
@@ -275,7 +288,7 @@ class Gateway:
         finally:
             opened.close()
 
-    def _with_user_credential(
+    async def _with_user_credential(
         self, request: GatewayRequest, route: Route, allow: Allow
     ) -> GatewayRequest | Answer:
         """The request to send on with the caller's provider token (see :mod:`gateway.elicitation`),
@@ -305,7 +318,7 @@ class Gateway:
         url_elicitation = (
             elicitation.request_declares_url_elicitation(message)
             if stateless
-            else session is not None and self.sessions.url_elicitation(route.name, session)
+            else session is not None and await self.sessions.url_elicitation(route.name, session)
         )
         return elicitation.connect_answer(
             message, credential, stateless=stateless, url_elicitation=url_elicitation

@@ -12,6 +12,8 @@ from mcp_gateway_core.env import Reader
 
 from .limits import Limits
 
+STORE = "the gateway's shared store (GATEWAY_STORE)"
+
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
@@ -26,8 +28,9 @@ class GatewaySettings:
     tool_catalog_seconds: float
     """How long the home page reuses a server's tool listing; 0: never ask upstreams."""
     limits: Limits
-    rate_limit_store: str | None = None
-    """A Redis URL every gateway process shares rate limits through; None: each its own."""
+    gateway_store: str | None = None
+    """A Redis URL every gateway process shares MCP session owners and rate limits through;
+    None: each process its own."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -49,7 +52,7 @@ class GatewaySettings:
                 streams_per_server=read(v.MAX_STREAMS_PER_SERVER),
                 requests_per_server=read(v.MAX_REQUESTS_PER_SERVER),
             ),
-            rate_limit_store=read(v.RATE_LIMIT_STORE),
+            gateway_store=read(v.GATEWAY_STORE),
         )
         read.check()
         return settings

@@ -51,7 +51,7 @@ UPSTREAM_ERRORS = Counter(
 )
 RATE_STORE_ERRORS = Counter(
     "mcp_gateway_rate_store_errors",
-    "Rate limit checks Redis did not answer (RATE_LIMIT_STORE), counted in the process instead",
+    "Rate limit checks Redis did not answer (GATEWAY_STORE), counted in the process instead",
 )
 OPEN_STREAMS = Gauge("mcp_gateway_open_streams", "Event streams open to upstreams, by server", ["server"])
 
@@ -64,12 +64,15 @@ class RequestRecord:
     method: str = "(none)"
     decision: str = "none"
     started: float = field(default_factory=time.perf_counter)
+    answered: bool = False
+    """Whether the response head has gone out (after it, only cutting the response is left)."""
 
     def counting(self, send: Send) -> Send:
         """``send``, counting the request when its response head goes out (whichever phase sends it)."""
 
         async def counted(message: Message) -> None:
             if message["type"] == "http.response.start":
+                self.answered = True
                 REQUEST_SECONDS.labels(self.server).observe(time.perf_counter() - self.started)
                 REQUESTS.labels(self.server, self.method, self.decision, str(message["status"])).inc()
             await send(message)

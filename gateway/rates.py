@@ -6,7 +6,7 @@ API, a database) from one agent in a loop.  Each bucket holds ``burst`` tokens a
 ``per_second``; a request takes one, and when none is left the caller is told how long until
 one is (429 with ``Retry-After``).
 
-Buckets live in this process (:class:`Buckets`), or, with ``RATE_LIMIT_STORE`` set, in Redis
+Buckets live in this process (:class:`Buckets`), or, with ``GATEWAY_STORE`` set, in Redis
 (:class:`RedisBuckets`), where every gateway process and replica takes from the same bucket by
 one atomic script on Redis's clock.  When Redis does not answer, each process falls back to
 its own buckets (logged, counted): the limit keeps holding per process rather than letting
@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 
 from mcp_gateway_core.shared_store import KEY_PREFIX, StoreUnavailable, redis_client, store_errors
 
+from .config import STORE
 from .limits import OverLimit
 from .metrics import RATE_STORE_ERRORS
 
@@ -136,7 +137,6 @@ end
 return 0
 """
 
-WHAT = "the rate limit store (RATE_LIMIT_STORE)"
 WARN_EVERY = 10.0
 """Seconds between warnings while Redis is away (every request would log one)."""
 
@@ -158,7 +158,7 @@ class RedisBuckets:
     async def take(self, key: tuple[str, ...], rate: Rate) -> int:
         args: list[str | int] = [repr(rate.per_second), rate.burst, f"{rate.per_second!r}/{rate.burst}"]
         try:
-            with store_errors(WHAT):
+            with store_errors(STORE):
                 return int(await self._take(keys=[self._key(key)], args=args))
         except StoreUnavailable as exc:
             self._unavailable(exc)
@@ -166,7 +166,7 @@ class RedisBuckets:
 
     async def give_back(self, key: tuple[str, ...], rate: Rate) -> None:
         try:
-            with store_errors(WHAT):
+            with store_errors(STORE):
                 await self._give_back(keys=[self._key(key)], args=[rate.burst])
         except StoreUnavailable as exc:
             self._unavailable(exc)
@@ -184,7 +184,7 @@ class RedisBuckets:
 
 
 def open_rate_store(location: str | None) -> RateStore:
-    """``RATE_LIMIT_STORE``: a Redis URL (checked when the settings were read), or this process."""
+    """``GATEWAY_STORE``: a Redis URL (checked when the settings were read), or this process."""
     return Buckets() if location is None else RedisBuckets(redis_client(location))
 
 

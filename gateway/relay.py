@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -42,7 +42,7 @@ from .sse import Event, EventTooLarge, events
 
 logger = logging.getLogger("gateway.relay")
 
-SessionOpened = Callable[[str], bool]
+SessionOpened = Callable[[str], Awaitable[bool]]
 """Told each session id an upstream hands out; False when that id belongs to another caller."""
 UPSTREAM_FAILURES = (aiohttp.ClientError, EventTooLarge, TimeoutError)
 
@@ -141,7 +141,7 @@ async def _event_stream(
     unanswered = dict.fromkeys(request.ids)
     try:
         async for event in events(_chunks(response, idle)):
-            sent = _rewrite(event, route, request, allow, session_opened)
+            sent = await _rewrite(event, route, request, allow, session_opened)
             if sent is None:
                 logger.warning(
                     "upstream %s sent an event the gateway cannot read strictly; dropped", route.name
@@ -162,7 +162,7 @@ async def _event_stream(
             yield _stream_error(request_id, f"{route.name} ended its response before answering")
 
 
-def _rewrite(
+async def _rewrite(
     event: Event, route: Route, request: GatewayRequest, allow: AllowAnswer, session_opened: SessionOpened
 ) -> Event | None:
     """The event as the caller gets it; None to drop it.
@@ -174,7 +174,7 @@ def _rewrite(
     if event.type == b"endpoint":
         endpoint = public_endpoint(event.data, route.url, f"/{route.name}", request.path)
         opened = session_id(endpoint)
-        if opened is not None and not session_opened(opened):
+        if opened is not None and not await session_opened(opened):
             raise Refused("handed out a session id that belongs to another caller")
         return event.with_data(endpoint.encode())
     data = event.data

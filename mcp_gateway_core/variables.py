@@ -69,7 +69,7 @@ MAX_STREAMS_PER_CALLER = Variable("MAX_STREAMS_PER_CALLER", integer(1), 32, _GAT
 MAX_REQUESTS_PER_CALLER = Variable("MAX_REQUESTS_PER_CALLER", integer(1), 64, _GATEWAY)
 MAX_STREAMS_PER_SERVER = Variable("MAX_STREAMS_PER_SERVER", integer(1), 1000, _GATEWAY)
 MAX_REQUESTS_PER_SERVER = Variable("MAX_REQUESTS_PER_SERVER", integer(1), 256, _GATEWAY)
-RATE_LIMIT_STORE: Variable[str | None] = Variable("RATE_LIMIT_STORE", redis_url, None, _GATEWAY)
+GATEWAY_STORE: Variable[str | None] = Variable("GATEWAY_STORE", redis_url, None, _GATEWAY)
 
 # Every service
 MAX_HEADER_BYTES = Variable("MAX_HEADER_BYTES", integer(4096, 1_048_576), 65536, _EVERY)

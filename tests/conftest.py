@@ -47,14 +47,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+@pytest.fixture
+def empty_redis(redis_server: RedisServer) -> str:
+    """The shared redis-server's URL, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each place shared state can live: a SQLite file, and (a fresh database of) a real Redis."""
+    """Each place shared state can live: a SQLite file, and (an emptied) real Redis."""
     if request.param == "sqlite":
         return str(tmp_path / "store.db")
-    server: RedisServer = request.getfixturevalue("redis_server")
-    server.flush()
-    return server.url
+    return str(request.getfixturevalue("empty_redis"))
 
 
 @pytest.fixture(scope="session")

@@ -214,6 +214,6 @@ def test_the_redis_profile_is_what_the_stores_can_be_pointed_at() -> None:
     stores = {**SERVICES["auth-server"]["environment"], **SERVICES["gateway"]["environment"]}
     assert stores["SESSION_STORE"] == "${SESSION_STORE:-/data/sessions.db}"
     assert stores["VAULT_STORE"] == "${VAULT_STORE:-/data/vault.db}"
-    assert stores["RATE_LIMIT_STORE"] == "${RATE_LIMIT_STORE:-}"
+    assert stores["GATEWAY_STORE"] == "${GATEWAY_STORE:-}"
     template = (ROOT / ".env.template").read_text()
-    assert all(f"\n{name}=\n" in template for name in ("SESSION_STORE", "VAULT_STORE", "RATE_LIMIT_STORE"))
+    assert all(f"\n{name}=\n" in template for name in ("SESSION_STORE", "VAULT_STORE", "GATEWAY_STORE"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from gateway.decision_cache import DecisionCache
 from gateway.headers import upstream_request_headers
 from gateway.limits import Kind, Lease, Limits, OverLimit, Slots
 from gateway.routes import RoutesError, load_routes
-from gateway.session_binding import Binding, SessionBindings
+from gateway.session_binding import Binding, SessionBindings, SessionOwners, open_session_owners
 from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import Call
 
@@ -231,17 +232,39 @@ def test_slots_are_per_caller_and_per_server_and_given_back() -> None:
     assert isinstance(slots.take("carol", "s", Kind.STREAM), Lease), "a slot given back is free again"
 
 
-def test_session_bindings_belong_to_their_opener_and_expire() -> None:
+@pytest.fixture(params=["process", "redis"])
+async def owners(request: pytest.FixtureRequest) -> AsyncIterator[SessionOwners]:
+    """Each place MCP session owners live: this process, and a real Redis every gateway shares."""
+    store = (
+        SessionBindings()
+        if request.param == "process"
+        else open_session_owners(request.getfixturevalue("empty_redis"))
+    )
+    yield store
+    await store.close()
+
+
+async def test_sessions_belong_to_their_opener(owners: SessionOwners) -> None:
+    assert await owners.bind("s", "a", "alice", url_elicitation=True)
+    assert await owners.binding("s", "a", "alice") is Binding.MINE
+    assert await owners.binding("s", "a", "bob") is Binding.OTHERS
+    assert await owners.binding("other", "a", "alice") is Binding.UNKNOWN, "per server"
+    assert not await owners.bind("s", "a", "bob"), "never handed to another"
+    assert await owners.url_elicitation("s", "a")
+    assert await owners.bind("s", "a", "alice"), "a later response keeps what initialize declared"
+    assert await owners.url_elicitation("s", "a")
+    await owners.forget("s", "a")
+    assert await owners.binding("s", "a", "alice") is Binding.UNKNOWN
+    assert not await owners.url_elicitation("s", "a")
+    assert await owners.bind("s", "a", "bob"), "a forgotten session id is anyone's to open again"
+
+
+async def test_session_bindings_in_a_process_expire_and_are_bounded() -> None:
     now = [0.0]
     bindings = SessionBindings(max_sessions=2, idle_seconds=10, clock=lambda: now[0])
-    assert bindings.bind("s", "a", "alice")
-    assert bindings.binding("s", "a", "alice") is Binding.MINE
-    assert bindings.binding("s", "a", "bob") is Binding.OTHERS
-    assert bindings.binding("other", "a", "alice") is Binding.UNKNOWN, "per server"
-    assert not bindings.bind("s", "a", "bob"), "never handed to another"
+    assert await bindings.bind("s", "a", "alice")
     now[0] = 11
-    assert bindings.binding("s", "a", "alice") is Binding.UNKNOWN, "idle sessions are forgotten"
-    bindings.bind("s", "b", "alice")
-    bindings.bind("s", "c", "alice")
-    bindings.bind("s", "d", "alice")
-    assert len(bindings) == 2 and bindings.binding("s", "b", "alice") is Binding.UNKNOWN, "bounded"
+    assert await bindings.binding("s", "a", "alice") is Binding.UNKNOWN, "idle sessions are forgotten"
+    for session in ("b", "c", "d"):
+        await bindings.bind("s", session, "alice")
+    assert len(bindings) == 2 and await bindings.binding("s", "b", "alice") is Binding.UNKNOWN, "bounded"

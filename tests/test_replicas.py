@@ -1,9 +1,11 @@
-"""Auth server replicas sharing one real Redis (Debian's redis-server): sessions and the vault.
+"""Replicas sharing one real Redis (Debian's redis-server).
 
 Two auth server processes stand for two replicas behind a load balancer: a session signed in at
 one counts at the other, an operator's revocation ends it at both, an account connected through
 one is used by the other, and when Redis goes away both refuse what rests on it, with a reason,
-while Bearer tokens (which need no store) still work.
+while Bearer tokens (which need no store) still work.  Two gateway processes with one
+``GATEWAY_STORE``: an MCP session opened through one is its opener's through the other, and a
+caller's rate is spent across both.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 import pytest
 
 from auth_server.vault import ProviderToken, Vault, derived_key, open_vault_store
+from devstack.processes import Service, free_port
 from devstack.redis_server import RedisServer
+from devstack.stack import Stack
 from mcp_gateway_core.contract import CREDENTIAL_PROVIDER
+from tests.hostile import HostileUpstream
 from tests.issuer import Issuer
-from tests.jsonrpc import tool_call
+from tests.jsonrpc import INITIALIZE, notification, request, stateless, tool_call
 from tests.servers import ServiceProcess
 from tests.sessions import signed_in
+from tests.stack import start_issuer_stack
 from tests.test_validate import DATA, SECRET, cookie_header, start, validate
 
 PROVIDERS = """providers:
@@ -36,6 +44,7 @@ PROVIDERS = """providers:
     client_secret_from: {env: PATH}
 """
 SUBJECT = "replica-test-subject"
+ACCEPT = "application/json, text/event-stream"
 CALL = tool_call("current_time_by_timezone")
 STOCKS = tool_call("print_stock_data")
 
@@ -174,3 +183,119 @@ def test_without_redis_every_replica_refuses_what_rests_on_it_and_says_not_ready
         redis.start()
     for client in replicas:
         assert client.get("/ready").status_code == 200, "ready again once Redis answers"
+
+
+SLOW = {"per_second": 0.2, "burst": 2}
+
+
+@dataclass
+class Gateways:
+    stack: Stack
+    second: Service
+
+    @property
+    def urls(self) -> tuple[str, str]:
+        return self.stack.gateway_url, self.second.url
+
+
+@pytest.fixture(scope="module")
+def gateways(
+    issuer: Issuer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateways]:
+    """The test stack's gateway and a second gateway process, both with GATEWAY_STORE."""
+    workdir = tmp_path_factory.mktemp("gateway-replicas")
+    upstream = HostileUpstream()  # answers every request with an empty result
+    extra = {"metered": {"url": upstream.url, "rate_limit": {"per_caller": SLOW}}}
+    first = start_issuer_stack(workdir, issuer, extra, GATEWAY_STORE=redis_server.url)
+    second = Service(
+        "gateway",
+        {
+            "AUTH_SERVER_URL": first.services["auth_server"].url,
+            "ROUTES_CONFIG": str(first.routes_file),
+            "GATEWAY_STORE": redis_server.url,
+        },
+        workdir / "gateway-2.log",
+    )
+    try:
+        second.wait_healthy()
+        yield Gateways(first, second)
+    finally:
+        second.stop()
+        first.stop()
+        upstream.close()
+
+
+def mcp_post(gateway_url: str, token: str, body: dict[str, Any], **headers: str) -> httpx2.Response:
+    return httpx2.post(
+        f"{gateway_url}/currenttime/mcp",
+        json=body,
+        headers={"Authorization": f"Bearer {token}", "Accept": ACCEPT, **headers},
+        timeout=10,
+    )
+
+
+def test_an_mcp_session_opened_through_one_gateway_is_its_openers_through_the_other(
+    gateways: Gateways, issuer: Issuer
+) -> None:
+    first, second = gateways.urls
+    alice = issuer.user_access_token("alice", sub="alice-sub")
+    opened = mcp_post(first, alice, INITIALIZE)
+    assert opened.status_code == 200, opened.text
+    session = {"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-06-18"}
+    assert mcp_post(second, alice, notification("notifications/initialized"), **session).status_code == 202
+    called = mcp_post(
+        second, alice, request("tools/call", id=2, name="current_time_by_timezone", arguments={}), **session
+    )
+    assert called.status_code == 200, called.text
+    assert "+00:00" in called.text or "UTC" in called.text
+    mallory = issuer.user_access_token("mallory")
+    stolen = mcp_post(second, mallory, request("tools/list", id=3), **session)
+    assert stolen.status_code == 404, "another caller cannot use it through either gateway"
+    closed = httpx2.delete(
+        f"{second}/currenttime/mcp", headers={"Authorization": f"Bearer {alice}", **session}, timeout=10
+    )
+    assert closed.status_code < 300
+    assert mcp_post(first, alice, request("tools/list", id=4), **session).status_code == 404, (
+        "a session ended through one gateway is ended for every one"
+    )
+
+
+def test_a_callers_rate_is_spent_across_gateways(gateways: Gateways, issuer: Issuer) -> None:
+    grace = issuer.user_access_token("grace", ["mcp-registry-admin"])
+    body, headers = stateless("tools/list", id=7)
+    statuses = [
+        httpx2.post(
+            f"{url}/metered/mcp",
+            json=body,
+            headers={"Authorization": f"Bearer {grace}", **headers},
+            timeout=10,
+        ).status_code
+        for url in (*gateways.urls, gateways.urls[0])
+    ]
+    assert statuses == [200, 200, 429]
+
+
+def test_without_its_store_a_gateway_refuses_what_needs_a_session_owner(
+    gateways: Gateways, issuer: Issuer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lonely = Service(
+        "gateway",
+        {
+            "AUTH_SERVER_URL": gateways.stack.services["auth_server"].url,
+            "ROUTES_CONFIG": str(gateways.stack.routes_file),
+            "GATEWAY_STORE": f"redis://127.0.0.1:{free_port()}/0",
+        },
+        tmp_path_factory.mktemp("gateway-no-store") / "gateway.log",
+    )
+    try:
+        lonely.wait_healthy()
+        alice = issuer.user_access_token("alice")
+        refused = mcp_post(lonely.url, alice, INITIALIZE)
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["data"]["error"] == "store_unavailable"
+        body, headers = stateless("tools/list", id=5)
+        assert mcp_post(lonely.url, alice, body, **headers).status_code == 200, (
+            "no session: no owner to check"
+        )
+    finally:
+        lonely.stop()
