@@ -22,4 +22,8 @@ POLICY_LOADS = Counter(
     "Loads of scopes.yml, by result (usable, unusable: every request denied)",
     ["result"],
 )
-POLICY_GENERATION = Gauge("mcp_auth_policy_generation", "The generation of the policy in force (1 at start)")
+POLICY_GENERATION = Gauge(
+    "mcp_auth_policy_generation",
+    "The generation of the policy in force (1 at start)",
+    multiprocess_mode="livemax",
+)

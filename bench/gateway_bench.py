@@ -7,6 +7,9 @@ each target in turn with the same request: a stateless 2026-07-28 ``tools/call``
 carrying a Bearer token.  Everything, the load generator included, shares the
 machine's cores, so compare the columns rather than reading any alone.
 
+``--workers N`` also runs the gateway with ``--workers N`` (MCP session owners in a local
+redis-server, as several workers need), to show what more processes buy on this machine.
+
 ``--baseline REV`` also runs the gateway of an earlier git revision (checked out into a
 temporary worktree) against the same auth server and upstream, in the same run: what a
 change costs, measured side by side rather than on two different days.
@@ -32,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import load  # noqa: E402
 from devstack.nginx_front import NGINX, NginxFront  # noqa: E402
+from devstack.redis_server import RedisServer  # noqa: E402
 from tests.issuer import Issuer  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 
@@ -62,14 +66,22 @@ HEADERS = {
 
 
 def start_gateway(
-    workdir: Path, auth: ServiceProcess, decision_cache: str, name: str, root: Path = ROOT
+    workdir: Path,
+    auth: ServiceProcess,
+    decision_cache: str,
+    name: str,
+    root: Path = ROOT,
+    workers: int = 1,
+    store: str | None = None,
 ) -> ServiceProcess:
     env = {
         "AUTH_SERVER_URL": auth.url,
         "ROUTES_CONFIG": str(workdir / "routes.yml"),
         "DECISION_CACHE_SECONDS": decision_cache,
+        **({"GATEWAY_STORE": store} if store else {}),
     }
-    gateway = ServiceProcess("gateway", env, workdir / f"{name}.log", root=root)
+    args = ("--env-file", "/dev/null", "--workers", str(workers))
+    gateway = ServiceProcess("gateway", env, workdir / f"{name}.log", args, root=root)
     gateway.wait_healthy()
     return gateway
 
@@ -97,6 +109,12 @@ def main() -> None:
         "--decision-cache", default="5", help="DECISION_CACHE_SECONDS for the gateway (0: off)"
     )
     parser.add_argument("--baseline", help="also run the gateway of this git revision, for comparison")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="also run the gateway with this many --workers (sharing a redis-server's GATEWAY_STORE)",
+    )
     args = parser.parse_args()
 
     issuer = Issuer()
@@ -127,6 +145,14 @@ def main() -> None:
         gateway = start_gateway(workdir, auth, args.decision_cache, "gateway")
         cleanup.callback(gateway.stop)
         targets["gateway (this tree)"] = f"{gateway.url}/currenttime/mcp"
+        if args.workers > 1:
+            redis = RedisServer(workdir)
+            cleanup.callback(redis.stop)
+            several = start_gateway(
+                workdir, auth, args.decision_cache, "workers", workers=args.workers, store=redis.url
+            )
+            cleanup.callback(several.stop)
+            targets[f"gateway, {args.workers} workers"] = f"{several.url}/currenttime/mcp"
         if Path(NGINX).exists():
             upstream_address = upstream.url.removeprefix("http://")
             nginx = NginxFront(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from mcp_gateway_core import variables as v
 from mcp_gateway_core.env import ConfigError
 from mcp_gateway_core.service import run_service
 
@@ -22,4 +23,4 @@ def build(port: int) -> Gateway:
 
 
 if __name__ == "__main__":
-    sys.exit(run_service("gateway", 8080, build))
+    sys.exit(run_service("gateway", 8080, build, shared_state=lambda read: [v.GATEWAY_STORE]))

@@ -53,7 +53,12 @@ RATE_STORE_ERRORS = Counter(
     "mcp_gateway_rate_store_errors",
     "Rate limit checks Redis did not answer (GATEWAY_STORE), counted in the process instead",
 )
-OPEN_STREAMS = Gauge("mcp_gateway_open_streams", "Event streams open to upstreams, by server", ["server"])
+OPEN_STREAMS = Gauge(
+    "mcp_gateway_open_streams",
+    "Event streams open to upstreams, by server",
+    ["server"],
+    multiprocess_mode="livesum",
+)
 
 
 @dataclass(slots=True)

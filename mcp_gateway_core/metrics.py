@@ -9,9 +9,17 @@ caller chose freely, such as a made-up method name, a user or a tool.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .method_rights import METHODS
@@ -19,12 +27,22 @@ from .method_rights import METHODS
 PATH = "/metrics"
 
 
+def registry() -> CollectorRegistry:
+    """What ``/metrics`` shows: this process's counts, or, under ``--workers``, every worker's
+    (prometheus_client's multiprocess mode, which the supervisor turns on)."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    combined = CollectorRegistry()
+    multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+    return combined
+
+
 def public_endpoint(app: Any) -> ASGIApp:
     """``app`` with ``GET /metrics`` answered before it (``app`` is any ASGI app)."""
 
     async def with_metrics(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in ("GET", "HEAD"):
-            body = generate_latest(REGISTRY)
+            body = generate_latest(registry())
             headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"cache-control", b"no-store")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
@@ -37,7 +55,7 @@ def public_endpoint(app: Any) -> ASGIApp:
 def serve_on_port(port: int, host: str) -> None:
     """A listener for ``/metrics`` alone, beside the service's own (none when ``port`` is 0)."""
     if port:
-        start_http_server(port, addr=host)
+        start_http_server(port, addr=host, registry=registry())
 
 
 def method_label(methods: tuple[str, ...]) -> str:

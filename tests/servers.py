@@ -15,10 +15,10 @@ ServiceProcess = Service
 """A service under test: the same class devstack runs them with."""
 
 
-def start_up_error_lines(module: str, env: dict[str, str]) -> list[str]:
-    """Start ``module`` expecting configuration errors; the lines it printed."""
+def start_up_error_lines(module: str, env: dict[str, str], *args: str) -> list[str]:
+    """Start ``module`` (with ``args``) expecting configuration errors; the lines it printed."""
     result = subprocess.run(
-        [sys.executable, "-m", module, "--env-file", "/dev/null"],
+        [sys.executable, "-m", module, "--env-file", "/dev/null", *args],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT), **env},
         cwd=ROOT,
         capture_output=True,
@@ -29,8 +29,8 @@ def start_up_error_lines(module: str, env: dict[str, str]) -> list[str]:
     return result.stderr.strip().splitlines()
 
 
-def start_up_error(module: str, env: dict[str, str]) -> str:
-    """Start ``module`` expecting one configuration error; the one line it printed."""
-    lines = start_up_error_lines(module, env)
+def start_up_error(module: str, env: dict[str, str], *args: str) -> str:
+    """Start ``module`` (with ``args``) expecting one configuration error; the one line it printed."""
+    lines = start_up_error_lines(module, env, *args)
     assert len(lines) == 1, lines
     return lines[0]
