@@ -158,9 +158,9 @@ def main() -> None:
             nginx = NginxFront(
                 workdir / "nginx",
                 {
-                    "auth-server": auth.url.removeprefix("http://"),
-                    "currenttime": upstream_address,
-                    "fininfo": upstream_address,
+                    "auth-server:8888": auth.url.removeprefix("http://"),
+                    "currenttime:8001": upstream_address,
+                    "fininfo:8002": upstream_address,
                 },
             )
             cleanup.callback(nginx.stop)

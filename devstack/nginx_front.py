@@ -1,8 +1,9 @@
-"""Debian's nginx running ``deploy/nginx/mcp-gateway.conf`` on loopback, for tests and benchmarks.
+"""Debian's nginx running a shipped ``deploy/nginx/`` file on loopback, for tests and benchmarks.
 
-The shipped file is used as it is, except for its site-specific lines: the port it listens
-on and the address of each upstream (the auth server and the example MCP servers), which
-here are this machine's free ports instead of compose's service names.
+A shipped file is used as it is, except for its site-specific lines: the port it listens on
+and the address of each upstream (compose-style service names there), which here are this
+machine's free ports: ``mcp-gateway.conf`` (nginx asking the auth server by auth_request) and
+``load-balancer.conf`` (nginx spreading requests over gateway replicas).
 """
 
 from __future__ import annotations
@@ -19,12 +20,8 @@ from .processes import ROOT, free_port, stop_process
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MODULES = Path("/usr/lib/nginx/modules")
-SHIPPED = ROOT / "deploy" / "nginx" / "mcp-gateway.conf"
-COMPOSE_ADDRESSES = {
-    "auth-server": "auth-server:8888",
-    "currenttime": "currenttime:8001",
-    "fininfo": "fininfo:8002",
-}
+AUTH_REQUEST = ROOT / "deploy" / "nginx" / "mcp-gateway.conf"
+LOAD_BALANCER = ROOT / "deploy" / "nginx" / "load-balancer.conf"
 
 MAIN = """load_module {modules}/ndk_http_module.so;
 load_module {modules}/ngx_http_lua_module.so;
@@ -40,35 +37,40 @@ http {{
     fastcgi_temp_path {workdir}/fastcgi;
     uwsgi_temp_path {workdir}/uwsgi;
     scgi_temp_path {workdir}/scgi;
-    include {workdir}/mcp-gateway.conf;
+    include {workdir}/site.conf;
 }}
 """
 
 
-def site_config(port: int, addresses: Mapping[str, str]) -> str:
-    """The shipped configuration listening on 127.0.0.1:``port``, each compose name at ``addresses``."""
-    text = SHIPPED.read_text()
-    text, listens = re.subn(r"(?m)^    listen 8080;$", f"    listen 127.0.0.1:{port};", text)
+def site_config(shipped: Path, port: int, addresses: Mapping[str, str]) -> str:
+    """``shipped`` listening on 127.0.0.1:``port``, each shipped address (``auth-server:8888``) at
+    the one ``addresses`` maps it to."""
+    text = shipped.read_text()
+    text, listens = re.subn(r"(?m)^    listen \d+;$", f"    listen 127.0.0.1:{port};", text)
     if listens != 1:
-        raise ValueError(f"{SHIPPED}: expected one 'listen 8080;' line")
+        raise ValueError(f"{shipped}: expected one 'listen <port>;' line")
     for name, address in addresses.items():
-        shipped = COMPOSE_ADDRESSES[name]
-        if f"server {shipped};" not in text:
-            raise ValueError(f"{SHIPPED}: expected a 'server {shipped};' line")
-        text = re.sub(rf"(?<=[ \t]){re.escape(shipped)};", f"{address};", text)
+        if f"server {name}" not in text:
+            raise ValueError(f"{shipped}: expected a 'server {name}' line")
+        text = re.sub(rf"(?<=[ \t]){re.escape(name)}(?=[; ])", address, text)
     return text
 
 
 class NginxFront:
     def __init__(
-        self, workdir: Path, addresses: Mapping[str, str], port: int | None = None, workers: int = 1
+        self,
+        workdir: Path,
+        addresses: Mapping[str, str],
+        shipped: Path = AUTH_REQUEST,
+        port: int | None = None,
+        workers: int = 1,
     ) -> None:
-        """``addresses``: host:port of ``auth-server``, ``currenttime`` and ``fininfo``."""
+        """``addresses``: for each shipped address (``auth-server:8888``), the one to use here."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "mcp-gateway.conf").write_text(site_config(self.port, addresses))
+        (workdir / "site.conf").write_text(site_config(shipped, self.port, addresses))
         (workdir / "nginx.conf").write_text(MAIN.format(modules=MODULES, workers=workers, workdir=workdir))
         self._log = (workdir / "nginx.out").open("wb")
         self.process = subprocess.Popen(  # noqa: S603 - Debian's nginx, argv list

@@ -39,9 +39,9 @@ def nginx(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ng
     front = NginxFront(
         tmp_path_factory.mktemp("nginx"),
         {
-            "auth-server": f"127.0.0.1:{stack.ports.auth}",
-            "currenttime": f"127.0.0.1:{stack.ports.upstreams['currenttime']}",
-            "fininfo": f"127.0.0.1:{stack.ports.upstreams['fininfo']}",
+            "auth-server:8888": f"127.0.0.1:{stack.ports.auth}",
+            "currenttime:8001": f"127.0.0.1:{stack.ports.upstreams['currenttime']}",
+            "fininfo:8002": f"127.0.0.1:{stack.ports.upstreams['fininfo']}",
         },
     )
     yield front
