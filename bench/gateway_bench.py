@@ -10,6 +10,10 @@ machine's cores, so compare the columns rather than reading any alone.
 ``--workers N`` also runs the gateway with ``--workers N`` (MCP session owners in a local
 redis-server, as several workers need), to show what more processes buy on this machine.
 
+``--rate-limit`` gives the route rate limits that are never reached, so that every request
+takes from both buckets: with ``--baseline`` of a revision before metrics and rates, what
+they cost.
+
 ``--baseline REV`` also runs the gateway of an earlier git revision (checked out into a
 temporary worktree) against the same auth server and upstream, in the same run: what a
 change costs, measured side by side rather than on two different days.
@@ -73,14 +77,15 @@ def start_gateway(
     root: Path = ROOT,
     workers: int = 1,
     store: str | None = None,
+    routes: str = "routes.yml",
 ) -> ServiceProcess:
     env = {
         "AUTH_SERVER_URL": auth.url,
-        "ROUTES_CONFIG": str(workdir / "routes.yml"),
+        "ROUTES_CONFIG": str(workdir / routes),
         "DECISION_CACHE_SECONDS": decision_cache,
         **({"GATEWAY_STORE": store} if store else {}),
     }
-    args = ("--env-file", "/dev/null", "--workers", str(workers))
+    args = ("--env-file", "/dev/null", *(("--workers", str(workers)) if workers > 1 else ()))
     gateway = ServiceProcess("gateway", env, workdir / f"{name}.log", args, root=root)
     gateway.wait_healthy()
     return gateway
@@ -110,6 +115,11 @@ def main() -> None:
     )
     parser.add_argument("--baseline", help="also run the gateway of this git revision, for comparison")
     parser.add_argument(
+        "--rate-limit",
+        action="store_true",
+        help="give the route rate limits per caller and per server (never reached), to count their cost",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=0,
@@ -135,11 +145,19 @@ def main() -> None:
         cleanup.callback(upstream.stop)
         auth.wait_healthy()
         upstream.wait_healthy(path="/health")
-        (workdir / "routes.yml").write_text(f"servers:\n  currenttime:\n    url: {upstream.url}\n")
+        route = f"servers:\n  currenttime:\n    url: {upstream.url}\n"
+        (workdir / "routes-baseline.yml").write_text(route)  # what any revision can read
+        if args.rate_limit:
+            route += (
+                "    rate_limit: {per_caller: {per_second: 1000000}, per_server: {per_second: 1000000}}\n"
+            )
+        (workdir / "routes.yml").write_text(route)
         targets = {"direct to upstream": f"{upstream.url}/mcp"}
         if args.baseline:
             tree = checkout(args.baseline, cleanup)
-            baseline = start_gateway(workdir, auth, args.decision_cache, "baseline", tree)
+            baseline = start_gateway(
+                workdir, auth, args.decision_cache, "baseline", tree, routes="routes-baseline.yml"
+            )
             cleanup.callback(baseline.stop)
             targets[f"gateway at {args.baseline[:12]}"] = f"{baseline.url}/currenttime/mcp"
         gateway = start_gateway(workdir, auth, args.decision_cache, "gateway")

@@ -6,8 +6,9 @@ redis-server (the replicas' ``GATEWAY_STORE``), two gateways and Debian's nginx 
 ``deploy/nginx/load-balancer.conf`` in front of them, all as real processes on loopback.
 ``C`` clients call a tool through nginx without pause (stateless 2026-07-28 requests), and one
 more keeps an MCP session (the official SDK client, 2025-11-25) calling a tool; meanwhile
-each gateway is stopped with SIGTERM, as an orchestrator does, started again and given back
-its traffic.  It prints every outcome; a rolling restart should fail none.
+each gateway in turn is taken out of nginx (``down``, reload), stopped with SIGTERM, started
+again and, once ready, put back, as the configuration's comment tells operators to.  It prints
+every outcome; a rolling restart should fail none.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from devstack.redis_server import RedisServer  # noqa: E402
 from tests.issuer import Issuer  # noqa: E402
 
 NO_ENV_FILE = ("--env-file", "/dev/null")
+
+
+@dataclass(frozen=True)
+class Replica:
+    name: str
+    """As deploy/nginx/load-balancer.conf names it."""
+    service: Service
 
 
 @dataclass
@@ -106,16 +114,17 @@ def soak(workdir: Path, seconds: float, concurrency: int) -> Outcomes:
             "GATEWAY_STORE": redis.url,
         }
         gateways = [
-            Service("gateway", gateway_env, workdir / f"gateway-{n}.log", NO_ENV_FILE) for n in (1, 2)
+            Replica(
+                f"gateway-{n}:8080",
+                Service("gateway", gateway_env, workdir / f"gateway-{n}.log", NO_ENV_FILE),
+            )
+            for n in (1, 2)
         ]
-        started += gateways
+        started += [gateway.service for gateway in gateways]
         for gateway in gateways:
-            gateway.wait_healthy(path="/ready")
-        nginx = NginxFront(
-            workdir / "nginx",
-            {f"gateway-{n}:8080": f"127.0.0.1:{gateway.port}" for n, gateway in enumerate(gateways, 1)},
-            shipped=LOAD_BALANCER,
-        )
+            gateway.service.wait_healthy(path="/ready")
+        addresses = {gateway.name: f"127.0.0.1:{gateway.service.port}" for gateway in gateways}
+        nginx = NginxFront(workdir / "nginx", addresses, shipped=LOAD_BALANCER)
         started.append(nginx)
 
         outcomes = Outcomes()
@@ -128,7 +137,10 @@ def soak(workdir: Path, seconds: float, concurrency: int) -> Outcomes:
         try:
             for gateway in gateways:
                 time.sleep(seconds / 3)
-                gateway.restart()
+                nginx.reload({**addresses, gateway.name: f"{addresses[gateway.name]} down"})
+                gateway.service.restart()
+                gateway.service.wait_healthy(path="/ready")
+                nginx.reload(addresses)
             time.sleep(seconds / 3)
         finally:
             stop.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -22,6 +23,9 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 MODULES = Path("/usr/lib/nginx/modules")
 AUTH_REQUEST = ROOT / "deploy" / "nginx" / "mcp-gateway.conf"
 LOAD_BALANCER = ROOT / "deploy" / "nginx" / "load-balancer.conf"
+
+RELOAD_SECONDS = 1.0
+"""Time given to a reload: new workers started, old ones done with what they held."""
 
 MAIN = """load_module {modules}/ndk_http_module.so;
 load_module {modules}/ngx_http_lua_module.so;
@@ -70,6 +74,7 @@ class NginxFront:
         self.url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
+        self._shipped = shipped
         (workdir / "site.conf").write_text(site_config(shipped, self.port, addresses))
         (workdir / "nginx.conf").write_text(MAIN.format(modules=MODULES, workers=workers, workdir=workdir))
         self._log = (workdir / "nginx.out").open("wb")
@@ -91,6 +96,13 @@ class NginxFront:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"nginx did not listen on {self.port}:\n{self.errors()}")
+
+    def reload(self, addresses: Mapping[str, str]) -> None:
+        """Change the addresses (``"127.0.0.1:8080 down"`` takes a server out) and reload as an
+        operator does (SIGHUP: new workers take new connections, old ones finish theirs)."""
+        (self.workdir / "site.conf").write_text(site_config(self._shipped, self.port, addresses))
+        self.process.send_signal(signal.SIGHUP)
+        time.sleep(RELOAD_SECONDS)
 
     def errors(self) -> str:
         logs = [self.workdir / "nginx.out", self.workdir / "error.log"]

@@ -26,6 +26,7 @@ from mcp_gateway_core.contract import (
 from mcp_gateway_core.mcp_request import McpBody
 
 from .answers import Answer, HeaderList
+from .config import KEEPALIVE_SECONDS
 from .decision_cache import DecisionCache
 from .headers import downstream_response_headers
 from .metrics import DECISION_CACHE, DECISION_SECONDS
@@ -85,7 +86,7 @@ class AuthClient:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=60),
+            connector=aiohttp.TCPConnector(limit=200, keepalive_timeout=KEEPALIVE_SECONDS),
             timeout=aiohttp.ClientTimeout(total=self._timeout),
             auto_decompress=False,
             skip_auto_headers=("User-Agent",),
@@ -128,18 +129,27 @@ class AuthClient:
         return outcome
 
     async def _ask(self, sent: HeaderList, body: bytes) -> Outcome:
-        try:
-            async with self.session.post(
-                URL(self.base_url + VALIDATE_PATH), data=body, headers=sent
-            ) as response:
-                content = await response.read()
-                status = response.status
-                challenge = response.headers.get("www-authenticate")
-                if status not in DECISION_STATUSES:
-                    response.close()  # whatever went wrong on this connection, it is not reused
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            logger.warning("auth server call failed", extra={"error": type(exc).__name__})
-            return Unavailable("the authorization service did not answer")
+        for attempt in range(2):
+            try:
+                async with self.session.post(
+                    URL(self.base_url + VALIDATE_PATH), data=body, headers=sent
+                ) as response:
+                    content = await response.read()
+                    status = response.status
+                    challenge = response.headers.get("www-authenticate")
+                    if status not in DECISION_STATUSES:
+                        response.close()  # whatever went wrong on this connection, it is not reused
+                break
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # A connection the auth server closed as it was reused: a decision changes
+                # nothing, so it is asked again, once, on a fresh connection.
+                if attempt == 0:
+                    continue
+                logger.warning("auth server call failed", extra={"error": type(exc).__name__})
+                return Unavailable("the authorization service did not answer")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.warning("auth server call failed", extra={"error": type(exc).__name__})
+                return Unavailable("the authorization service did not answer")
         if status not in DECISION_STATUSES:
             logger.warning("auth server answered %d; refusing", status)
             return Unavailable(f"the authorization service answered {status}")

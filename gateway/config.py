@@ -13,6 +13,11 @@ from mcp_gateway_core.env import Reader
 from .limits import Limits
 
 STORE = "the gateway's shared store (GATEWAY_STORE)"
+KEEPALIVE_SECONDS = 4.0
+"""How long the gateway keeps an idle connection to the auth server or an upstream: under the
+5 s after which uvicorn's and Node's servers close one, so that the gateway closes first and
+never sends a request on a connection the server is closing at that moment (seen as
+connection resets under steady load while 60 s was used)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import quote_path
 
 from .answers import Answer, error_answer
+from .config import KEEPALIVE_SECONDS
 from .credentials import CredentialsUnavailable
 from .headers import upstream_request_headers
 from .limits import Limits
@@ -43,7 +44,7 @@ class Upstreams:
             requests = route.max_requests or self._limits.requests_per_server
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(
-                    limit=streams + requests, limit_per_host=0, keepalive_timeout=60
+                    limit=streams + requests, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
                 ),
                 timeout=aiohttp.ClientTimeout(total=None),
                 auto_decompress=False,

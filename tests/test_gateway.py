@@ -26,7 +26,7 @@ from mcp.shared.exceptions import MCPError
 
 from devstack.stack import Stack
 from tests.issuer import Issuer
-from tests.jsonrpc import notification, request
+from tests.jsonrpc import notification, request, stateless
 from tests.servers import ServiceProcess, free_port, start_up_error
 from tests.sessions import signed_in
 from tests.stack import SECRET, start_issuer_stack
@@ -584,3 +584,63 @@ def test_bad_route_file_stops_start_up_in_one_line(tmp_path: Path) -> None:
     assert "servers.currenttime.url" in line
     line = start_up_error("gateway", {"ROUTES_CONFIG": str(tmp_path / "missing.yml")})
     assert "file not found" in line
+
+
+class ClosingFirst:
+    """A TCP relay to the auth server that closes its first connection once a request has come
+    in, unanswered: what a server closing an idle keep-alive connection looks like to the
+    gateway reusing it at that moment."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.connections = 0
+        self.port = free_port()
+        self._ready = threading.Event()
+        threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True).start()
+        self._ready.wait(10)
+
+    async def _serve(self) -> None:
+        server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self._ready.set()
+        async with server:
+            await server.serve_forever()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        first = await reader.read(65536)
+        if self.connections == 1:
+            writer.transport.abort()  # a reset, as from a server closing the connection
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        up_writer.write(first)
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True)
+
+
+def test_a_decision_asked_on_a_connection_closed_under_it_is_asked_again(
+    stack: Stack, issuer: Issuer, tmp_path: Path
+) -> None:
+    relay = ClosingFirst(stack.ports.auth)
+    gateway = ServiceProcess(
+        "gateway",
+        {"AUTH_SERVER_URL": f"http://127.0.0.1:{relay.port}", "ROUTES_CONFIG": str(stack.routes_file)},
+        tmp_path / "gateway.log",
+    )
+    try:
+        gateway.wait_healthy()
+        relay.connections = 0  # the health checks above are not what is measured
+        body, headers = stateless(
+            "tools/call", name="current_time_by_timezone", arguments={"timezone": "UTC"}
+        )
+        headers["Authorization"] = f"Bearer {issuer.user_access_token()}"
+        answer = httpx2.post(f"{gateway.url}/currenttime/mcp", json=body, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert relay.connections == 2, "the first connection failed under it; the decision was asked again"
+    finally:
+        gateway.stop()
