@@ -10,6 +10,9 @@ machine's cores, so compare the columns rather than reading any alone.
 ``--workers N`` also runs the gateway with ``--workers N`` (MCP session owners in a local
 redis-server, as several workers need), to show what more processes buy on this machine.
 
+``--upstream fixed`` puts ``bench/fixed_upstream.py`` behind every front door instead of the
+SDK's example server, which on two cores is the bottleneck that every front door meets.
+
 ``--rate-limit`` gives the route rate limits that are never reached, so that every request
 takes from both buckets: with ``--baseline`` of a revision before metrics and rates, what
 they cost.
@@ -115,6 +118,12 @@ def main() -> None:
     )
     parser.add_argument("--baseline", help="also run the gateway of this git revision, for comparison")
     parser.add_argument(
+        "--upstream",
+        choices=["example", "fixed"],
+        default="example",
+        help="the SDK's currenttime example, or bench/fixed_upstream.py (a fixed answer, nearly free)",
+    )
+    parser.add_argument(
         "--rate-limit",
         action="store_true",
         help="give the route rate limits per caller and per server (never reached), to count their cost",
@@ -139,8 +148,12 @@ def main() -> None:
             workdir / "auth.log",
         )
         cleanup.callback(auth.stop)
-        upstream = ServiceProcess(
-            "example_servers.currenttime", {}, workdir / "currenttime.log", ("--json-response",)
+        upstream = (
+            ServiceProcess("bench.fixed_upstream", {}, workdir / "upstream.log", ())
+            if args.upstream == "fixed"
+            else ServiceProcess(
+                "example_servers.currenttime", {}, workdir / "currenttime.log", ("--json-response",)
+            )
         )
         cleanup.callback(upstream.stop)
         auth.wait_healthy()
