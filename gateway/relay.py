@@ -17,6 +17,7 @@ HTTP client reports as an error.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -73,7 +74,7 @@ async def relay(
             raise Refused("compressed a response the gateway must read")
         if filtering:
             try:
-                with anyio.fail_after(route.timeout):
+                async with asyncio.timeout(route.timeout):
                     content = await _read_limited(response)
             except UPSTREAM_FAILURES as exc:
                 raise Refused(f"stopped answering ({type(exc).__name__})") from None
@@ -114,7 +115,7 @@ async def _chunks(response: aiohttp.ClientResponse, idle: float | None) -> Async
     stream = response.content.iter_any().__aiter__()
     while True:
         try:
-            with anyio.fail_after(idle):
+            async with asyncio.timeout(idle):
                 chunk = await anext(stream)
         except StopAsyncIteration:
             return

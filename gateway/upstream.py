@@ -7,10 +7,10 @@ place: refused or reset connections are a 502, no response head in time is a 504
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
-import anyio
 from yarl import URL
 
 from mcp_gateway_core.contract import AllowAnswer
@@ -103,15 +103,16 @@ class Upstreams:
             forwarded_host=request.host,
         )
         try:
-            with anyio.fail_after(route.timeout), UPSTREAM_SECONDS.labels(route.name).time():
-                return await self._session(route).request(
-                    request.method,
-                    url,
-                    headers=headers,
-                    data=request.body or None,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout),
-                )
+            async with asyncio.timeout(route.timeout):
+                with UPSTREAM_SECONDS.labels(route.name).time():
+                    return await self._session(route).request(
+                        request.method,
+                        url,
+                        headers=headers,
+                        data=request.body or None,
+                        allow_redirects=False,
+                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout),
+                    )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             UPSTREAM_ERRORS.labels(route.name, "timeout").inc()
             return error_answer(504, "upstream_timeout", f"{route.name} did not answer in time", request.ids)
