@@ -12,7 +12,7 @@ from gateway.headers import upstream_request_headers
 from gateway.limits import Kind, Lease, Limits, OverLimit, Slots
 from gateway.routes import RoutesError, load_routes
 from gateway.session_binding import Binding, SessionBindings, SessionOwners, open_session_owners
-from mcp_gateway_core.contract import AllowAnswer
+from mcp_gateway_core.contract import AllowAnswer, header_value
 from mcp_gateway_core.mcp_request import Call
 
 
@@ -268,3 +268,19 @@ async def test_session_bindings_in_a_process_expire_and_are_bounded() -> None:
     for session in ("b", "c", "d"):
         await bindings.bind("s", session, "alice")
     assert len(bindings) == 2 and await bindings.binding("s", "b", "alice") is Binding.UNKNOWN, "bounded"
+
+
+@pytest.mark.parametrize(
+    ("claim", "sent"),
+    [
+        ("alice", "alice"),
+        ("Ada Lovelace <ada@example.org>", "Ada Lovelace <ada@example.org>"),
+        ("", ""),
+        ("evil\r\nX-User: root", "evil%0D%0AX-User: root"),
+        ("tab\there", "tab%09here"),
+        ("del\x7f", "del%7F"),
+        ("zoë", "zo%C3%AB"),
+    ],
+)
+def test_identity_header_values_can_never_break_a_header_line(claim: str, sent: str) -> None:
+    assert header_value(claim) == sent
