@@ -21,7 +21,8 @@ from devstack.nginx_front import NginxFront
 from devstack.stack import Stack
 from tests.issuer import Issuer
 from tests.jsonrpc import stateless
-from tests.stack import start_issuer_stack
+from tests.sessions import signed_in
+from tests.stack import SECRET, start_issuer_stack
 from tests.test_gateway import PATH_TRICKS, raw_request
 
 ACCEPT = "application/json, text/event-stream"
@@ -176,3 +177,15 @@ def test_path_tricks_never_reach_another_server(
     status = raw_request(nginx.url, target, issuer.user_access_token())
     assert 400 <= status < 500
     assert stack.services["fininfo"].log_text().count("POST") == before
+
+
+def test_a_caller_cannot_tell_the_home_page_what_servers_there_are(nginx: NginxFront, stack: Stack) -> None:
+    """X-Gateway-Servers is the Python gateway's word to the auth server, never a caller's."""
+    cookie = signed_in(stack.session_store, SECRET, "carol", ("mcp-registry-admin",))
+    home = httpx2.get(
+        f"{nginx.url}/",
+        headers={"Cookie": f"mcp_gateway_session={cookie}", "X-Gateway-Servers": "currenttime,fininfo"},
+        timeout=10,
+    )
+    assert home.status_code == 200 and 'id="user"' in home.text
+    assert "/currenttime/mcp" not in home.text and "/fininfo/mcp" not in home.text
