@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import sqlite3
 import time
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +24,7 @@ from mcp_gateway_core.shared_store import (
     KEY_PREFIX,
     as_bytes,
     is_redis,
+    open_sqlite,
     redis_client,
     redis_ready,
     store_errors,
@@ -71,10 +71,7 @@ def _hash(sid: str) -> str:
 class SqliteSessionStore:
     def __init__(self, path: Path | None) -> None:
         """Raises OSError or sqlite3.Error when ``path`` cannot be opened for writing."""
-        self._db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, timeout=5)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_sqlite(path, SCHEMA)
 
     async def add(self, sid: str, username: str, expires_at: int) -> None:
         with store_errors(WHAT):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import sqlite3
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +31,7 @@ from mcp_gateway_core.shared_store import (
     KEY_PREFIX,
     as_bytes,
     is_redis,
+    open_sqlite,
     redis_client,
     redis_ready,
     store_errors,
@@ -105,10 +105,7 @@ class SqliteVaultStore:
 
     def __init__(self, path: Path | None) -> None:
         """Raises OSError or sqlite3.Error when ``path`` cannot be opened for writing."""
-        self._db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, timeout=5)
-        if path is not None:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_sqlite(path, SCHEMA)
 
     async def get(self, owner: str, provider: str) -> bytes | None:
         with store_errors(WHAT):

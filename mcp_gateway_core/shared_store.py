@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from redis import RedisError
 from redis.asyncio import Redis
@@ -31,6 +32,16 @@ class StoreUnavailable(Exception):
 
 def is_redis(location: str) -> bool:
     return location.startswith(REDIS_SCHEMES)
+
+
+def open_sqlite(path: Path | None, schema: str) -> sqlite3.Connection:
+    """``path`` (in memory when None) with ``schema`` applied, shared by the processes of one host
+    (WAL).  Raises OSError or sqlite3.Error when it cannot be opened for writing."""
+    db = sqlite3.connect(":memory:" if path is None else path, isolation_level=None, timeout=5)
+    if path is not None:
+        db.execute("PRAGMA journal_mode=WAL")
+    db.executescript(schema)
+    return db
 
 
 def redis_url(value: str) -> str:

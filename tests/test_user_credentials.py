@@ -269,14 +269,18 @@ async def test_declining_ends_the_call_with_a_tool_error(connect_stack: ConnectS
     assert result.is_error and "did not connect your Example Accounts account" in text_of(result)
 
 
-def raw_call(stack: Stack, token: str, **params: Any) -> httpx2.Response:
-    body, headers = stateless("tools/call", name="hello", arguments={}, **params)
+def raw_post(stack: Stack, token: str, body: dict[str, Any], headers: dict[str, str]) -> httpx2.Response:
+    """One request to profile through the gateway, as a client with no MCP SDK sends it."""
     return httpx2.post(
         f"{stack.gateway_url}/profile/mcp",
         json=body,
         headers={**headers, "Authorization": f"Bearer {token}"},
         timeout=10,
     )
+
+
+def raw_call(stack: Stack, token: str, **params: Any) -> httpx2.Response:
+    return raw_post(stack, token, *stateless("tools/call", name="hello", arguments={}, **params))
 
 
 def test_a_client_without_url_elicitation_gets_the_link_in_a_tool_error(connect_stack: ConnectStack) -> None:
@@ -305,12 +309,7 @@ def test_another_callers_request_state_is_refused(connect_stack: ConnectStack) -
     capabilities = {"elicitation": {"url": {}}}
     body, headers = stateless("tools/call", name="hello", arguments={})
     body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = capabilities
-    alice = httpx2.post(
-        f"{connect_stack.stack.gateway_url}/profile/mcp",
-        json=body,
-        headers={**headers, "Authorization": f"Bearer {connect_stack.token('alice')}"},
-        timeout=10,
-    )
+    alice = raw_post(connect_stack.stack, connect_stack.token("alice"), body, headers)
     result = alice.json()["result"]
     assert result["resultType"] == "input_required"
     assert result["inputRequests"]["mcp-gateway/connect"]["params"]["mode"] == "url"
@@ -335,13 +334,7 @@ def test_an_app_client_token_is_told_it_has_no_account(connect_stack: ConnectSta
 
 def test_tools_list_needs_no_connection(connect_stack: ConnectStack) -> None:
     connect_stack.forget_connections()
-    body, headers = stateless("tools/list")
-    answer = httpx2.post(
-        f"{connect_stack.stack.gateway_url}/profile/mcp",
-        json=body,
-        headers={**headers, "Authorization": f"Bearer {connect_stack.token('alice')}"},
-        timeout=10,
-    )
+    answer = raw_post(connect_stack.stack, connect_stack.token("alice"), *stateless("tools/list"))
     assert answer.status_code == 200 and "hello" in answer.text
 
 
