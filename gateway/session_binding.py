@@ -137,6 +137,15 @@ return 1
 """
 """Check and record the owner in one step: two replicas binding one session cannot both win."""
 
+OWNER = """
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner == ARGV[1] then
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return owner
+"""
+"""The owner, and a day more for the session when it is the caller's: one round trip per request."""
+
 
 class RedisSessionBindings:
     """One hash per session (owner, URL elicitation), expiring a day after its last use."""
@@ -144,6 +153,7 @@ class RedisSessionBindings:
     def __init__(self, client: Redis, idle_seconds: int = IDLE_SECONDS) -> None:
         self._redis = client
         self._bind = client.register_script(BIND)
+        self._owner = client.register_script(OWNER)
         self._idle_seconds = idle_seconds
 
     @staticmethod
@@ -151,15 +161,13 @@ class RedisSessionBindings:
         return f"{KEY_PREFIX}mcp-session:{server}:{session_id}"
 
     async def binding(self, server: str, session_id: str, identity: str) -> Binding:
-        key = self._key(server, session_id)
         with store_errors(STORE):
-            owner = await self._redis.hget(key, "owner")
-            if owner is None:
-                return Binding.UNKNOWN
-            if as_bytes(owner).decode() != identity:
-                return Binding.OTHERS
-            await self._redis.expire(key, self._idle_seconds)
-        return Binding.MINE
+            owner = await self._owner(
+                keys=[self._key(server, session_id)], args=[identity, self._idle_seconds]
+            )
+        if owner is None:
+            return Binding.UNKNOWN
+        return Binding.MINE if as_bytes(owner).decode() == identity else Binding.OTHERS
 
     async def bind(
         self, server: str, session_id: str, identity: str, url_elicitation: bool | None = None
