@@ -259,7 +259,7 @@ class Gateway:
             await opened.send(send)
             return
         try:
-            handed_out = opened.headers.get("mcp-session-id")
+            handed_out = opened.header("mcp-session-id")
             url_elicitation = (
                 _declares_url_elicitation(request) if request.methods == ("initialize",) else None
             )

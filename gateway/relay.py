@@ -23,7 +23,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import anyio
 from starlette.types import Receive, Send
 
@@ -40,36 +39,35 @@ from .request import GatewayRequest
 from .response_rules import REFUSED_STATUSES, Body, Refused, body_kind, relayed_headers
 from .routes import Route
 from .sse import Event, EventTooLarge, events
+from .upstream_http import UpstreamError, UpstreamResponse
 
 logger = logging.getLogger("gateway.relay")
 
 SessionOpened = Callable[[str], Awaitable[bool]]
 """Told each session id an upstream hands out; False when that id belongs to another caller."""
-UPSTREAM_FAILURES = (aiohttp.ClientError, EventTooLarge, TimeoutError)
+UPSTREAM_FAILURES = (UpstreamError, EventTooLarge, TimeoutError)
 
 
 async def relay(
     send: Send,
     receive: Receive,
-    response: aiohttp.ClientResponse,
+    response: UpstreamResponse,
     route: Route,
     request: GatewayRequest,
     allow: AllowAnswer,
     session_opened: SessionOpened,
 ) -> None:
-    upstream = end_to_end(
-        (name.decode("latin-1"), value.decode("latin-1")) for name, value in response.raw_headers
-    )
+    upstream = end_to_end(response.headers)
     try:
         if response.status in REFUSED_STATUSES:
             raise Refused(f"answered {response.status} (its own authentication), which is not passed on")
-        kind = body_kind(response.headers.get("content-type"))
+        kind = body_kind(response.header("content-type"))
         headers = relayed_headers(
             upstream, kind, upstream_base=route.url, public_prefix=f"/{route.name}", request_path=request.path
         )
         allowed = Allowed.of(allow)
         filtering = kind is not Body.SSE and not allowed.everything
-        encoding = response.headers.get("content-encoding", "identity").lower()
+        encoding = (response.header("content-encoding") or "identity").lower()
         if (kind is Body.SSE or filtering) and encoding != "identity":
             raise Refused("compressed a response the gateway must read")
         if filtering:
@@ -93,16 +91,16 @@ async def relay(
     if kind is Body.SSE:
         body = _event_stream(response, route, request, allow, session_opened, idle)
     else:
-        length = response.headers.get("content-length")
+        length = response.header("content-length")
         headers += [("content-length", length)] if length is not None else []
         body = _bytes(response, route, idle)
     await _send_stream(send, receive, response.status, headers, body)
 
 
-async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
+async def _read_limited(response: UpstreamResponse) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.content.iter_any():
+    async for chunk in response.chunks():
         size += len(chunk)
         if size > MAX_FILTERED_BYTES:
             raise Refused(f"answered with more than {MAX_FILTERED_BYTES} bytes of JSON")
@@ -110,9 +108,9 @@ async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
     return b"".join(chunks)
 
 
-async def _chunks(response: aiohttp.ClientResponse, idle: float | None) -> AsyncIterator[bytes]:
+async def _chunks(response: UpstreamResponse, idle: float | None) -> AsyncIterator[bytes]:
     """The body as it arrives; TimeoutError when nothing came for ``idle`` seconds."""
-    stream = response.content.iter_any().__aiter__()
+    stream = response.chunks().__aiter__()
     while True:
         try:
             async with asyncio.timeout(idle):
@@ -122,7 +120,7 @@ async def _chunks(response: aiohttp.ClientResponse, idle: float | None) -> Async
         yield chunk
 
 
-async def _bytes(response: aiohttp.ClientResponse, route: Route, idle: float | None) -> AsyncIterator[bytes]:
+async def _bytes(response: UpstreamResponse, route: Route, idle: float | None) -> AsyncIterator[bytes]:
     try:
         async for chunk in _chunks(response, idle):
             yield chunk
@@ -132,7 +130,7 @@ async def _bytes(response: aiohttp.ClientResponse, route: Route, idle: float | N
 
 
 async def _event_stream(
-    response: aiohttp.ClientResponse,
+    response: UpstreamResponse,
     route: Route,
     request: GatewayRequest,
     allow: AllowAnswer,

@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import aiohttp
-from yarl import URL
-
 from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import quote_path
 
@@ -24,6 +21,7 @@ from .limits import Limits
 from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
 from .request import GatewayRequest
 from .routes import Route
+from .upstream_http import UpstreamError, UpstreamPool, UpstreamResponse
 
 logger = logging.getLogger("gateway.upstream")
 
@@ -34,33 +32,24 @@ class Upstreams:
     def __init__(self, session_cookie_name: str, limits: Limits) -> None:
         self._session_cookie_name = session_cookie_name
         self._limits = limits
-        self._sessions: dict[tuple[str, str], aiohttp.ClientSession] = {}
+        self._pools: dict[tuple[str, str], UpstreamPool] = {}
 
-    def _session(self, route: Route) -> aiohttp.ClientSession:
+    def _pool(self, route: Route) -> UpstreamPool:
         key = (route.name, route.url)
-        session = self._sessions.get(key)
-        if session is None:
+        pool = self._pools.get(key)
+        if pool is None:
             streams = route.max_streams or self._limits.streams_per_server
             requests = route.max_requests or self._limits.requests_per_server
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(
-                    limit=streams + requests, limit_per_host=0, keepalive_timeout=KEEPALIVE_SECONDS
-                ),
-                timeout=aiohttp.ClientTimeout(total=None),
-                auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
-                cookie_jar=aiohttp.DummyCookieJar(),  # one client for every caller: it must keep no one's cookies
-            )
-            self._sessions[key] = session
-        return session
+            pool = self._pools[key] = UpstreamPool(route.url, KEEPALIVE_SECONDS, max_idle=streams + requests)
+        return pool
 
     async def close(self) -> None:
-        for session in self._sessions.values():
-            await session.close()
+        for pool in self._pools.values():
+            pool.close()
 
     async def open(
         self, route: Route, request: GatewayRequest, allow: AllowAnswer
-    ) -> aiohttp.ClientResponse | Answer:
+    ) -> UpstreamResponse | Answer:
         """The upstream's response with its head read, or the answer that replaces it.
 
         When the upstream refuses the gateway's own renewable credential (401), it is renewed
@@ -68,20 +57,20 @@ class Upstreams:
         """
         response = await self._send(route, request, allow)
         if (
-            isinstance(response, aiohttp.ClientResponse)
+            isinstance(response, UpstreamResponse)
             and response.status == 401
             and route.credentials is not None
             and await route.credentials.rejected()
         ):
-            response.release()
+            response.close()
             response = await self._send(route, request, allow)
         return response
 
     async def _send(
         self, route: Route, request: GatewayRequest, allow: AllowAnswer
-    ) -> aiohttp.ClientResponse | Answer:
+    ) -> UpstreamResponse | Answer:
         query = f"?{request.query}" if request.query else ""
-        url = URL(f"{route.url}/{quote_path(request.rest)}{query}", encoded=True)
+        target = f"/{quote_path(request.rest)}{query}"
         try:
             outbound = await route.outbound_headers(allow)
         except CredentialsUnavailable as exc:
@@ -105,18 +94,13 @@ class Upstreams:
         try:
             async with asyncio.timeout(route.timeout):
                 with UPSTREAM_SECONDS.labels(route.name).time():
-                    return await self._session(route).request(
-                        request.method,
-                        url,
-                        headers=headers,
-                        data=request.body or None,
-                        allow_redirects=False,
-                        timeout=aiohttp.ClientTimeout(total=None, sock_connect=route.connect_timeout),
+                    return await self._pool(route).request(
+                        request.method, target, headers, request.body, route.connect_timeout
                     )
-        except (TimeoutError, aiohttp.ServerTimeoutError):
+        except TimeoutError:
             UPSTREAM_ERRORS.labels(route.name, "timeout").inc()
             return error_answer(504, "upstream_timeout", f"{route.name} did not answer in time", request.ids)
-        except aiohttp.ClientError as exc:
+        except UpstreamError as exc:
             UPSTREAM_ERRORS.labels(route.name, "unreachable").inc()
-            logger.warning("upstream %s unreachable: %s", route.name, type(exc).__name__)
+            logger.warning("upstream %s unreachable: %s", route.name, exc)
             return error_answer(502, "upstream_unavailable", f"{route.name} is unreachable", request.ids)
