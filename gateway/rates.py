@@ -20,13 +20,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Protocol
 
 from mcp_gateway_core.shared_store import KEY_PREFIX, StoreUnavailable, redis_client, store_errors
 
 from .config import STORE
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 from .limits import OverLimit
 from .metrics import RATE_STORE_ERRORS
 

@@ -23,7 +23,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import anyio
 from starlette.types import Receive, Send
 
 from mcp_gateway_core import json_limits
@@ -72,8 +71,7 @@ async def relay(
             raise Refused("compressed a response the gateway must read")
         if filtering:
             try:
-                async with asyncio.timeout(route.timeout):
-                    content = await _read_limited(response)
+                content = await _read_limited(response, route.timeout)
             except UPSTREAM_FAILURES as exc:
                 raise Refused(f"stopped answering ({type(exc).__name__})") from None
             filtered = filter_json(content, allowed)
@@ -93,18 +91,28 @@ async def relay(
     else:
         length = response.header("content-length")
         headers += [("content-length", length)] if length is not None else []
+        whole = response.read_now()
+        if whole is not None:  # came with the head, as most JSON answers do: nothing left to wait for
+            await Answer(response.status, headers, whole).send(send)
+            return
         body = _bytes(response, route, idle)
     await _send_stream(send, receive, response.status, headers, body)
 
 
-async def _read_limited(response: UpstreamResponse) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.chunks():
-        size += len(chunk)
-        if size > MAX_FILTERED_BYTES:
-            raise Refused(f"answered with more than {MAX_FILTERED_BYTES} bytes of JSON")
-        chunks.append(chunk)
+async def _read_limited(response: UpstreamResponse, seconds: float | None) -> bytes:
+    """The whole body, to filter it: at most MAX_FILTERED_BYTES, in at most ``seconds``."""
+    whole = response.read_now()
+    chunks = [] if whole is None else [whole]
+    size = 0 if whole is None else len(whole)
+    if whole is None:
+        async with asyncio.timeout(seconds):
+            async for chunk in response.chunks():
+                size += len(chunk)
+                if size > MAX_FILTERED_BYTES:
+                    break
+                chunks.append(chunk)
+    if size > MAX_FILTERED_BYTES:
+        raise Refused(f"answered with more than {MAX_FILTERED_BYTES} bytes of JSON")
     return b"".join(chunks)
 
 
@@ -210,25 +218,38 @@ async def _send_stream(
 ) -> None:
     """Send ``body`` as it comes; stop (and so close the upstream) when the client goes away.
 
-    ResponseAborted from ``body`` cuts the response off instead of ending it.
+    ResponseAborted from ``body`` cuts the response off instead of ending it.  The client's
+    going away cancels this task, the way ``asyncio.timeout`` does: a task group would cost
+    every open stream a few KiB more (``bench/streams_memory.py``).
     """
     await send({"type": "http.response.start", "status": status, "headers": encode(headers)})
-    aborted = False
-    async with anyio.create_task_group() as group:
+    relaying = asyncio.current_task()
+    assert relaying is not None
+    relayed = False
+    gone = False
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            group.cancel_scope.cancel()
+    def caller_gone(watcher: asyncio.Task[None]) -> None:
+        nonlocal gone
+        if not relayed and not watcher.cancelled():
+            gone = True
+            relaying.cancel()
 
-        group.start_soon(watch_disconnect)
-        try:
-            async for part in body:
-                if part:
-                    await send({"type": "http.response.body", "body": part, "more_body": True})
-        except ResponseAborted:
-            aborted = True
-        group.cancel_scope.cancel()
-    if aborted:
-        raise ResponseAborted
+    watcher = asyncio.get_running_loop().create_task(_disconnect(receive))
+    watcher.add_done_callback(caller_gone)
+    try:
+        async for part in body:
+            if part:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+    except asyncio.CancelledError:
+        if not gone or relaying.uncancel() > 0:
+            raise
+        return
+    finally:
+        relayed = True
+        watcher.cancel()
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -21,13 +21,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from enum import Enum
-from typing import Protocol
-
-from redis.asyncio import Redis
+from typing import TYPE_CHECKING, Protocol
 
 from mcp_gateway_core.shared_store import KEY_PREFIX, as_bytes, redis_client, store_errors
 
 from .config import STORE
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 IDLE_SECONDS = 24 * 3600
 """How long an unused session's owner is remembered."""

@@ -40,6 +40,7 @@ import httptools
 MAX_HEAD_BYTES = 65_536
 MAX_STALLED_BYTES = 262_144
 HIGH_WATER = 262_144
+SMALL_BODY_BYTES = 65_536
 LOW_WATER = 65_536
 BODYLESS_STATUSES = frozenset({204, 304})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -115,6 +116,12 @@ class UpstreamResponse:
                 finally:
                     self._waiter = None
 
+    def read_now(self) -> bytes | None:
+        """The whole body if it has all arrived (a small answer usually comes with its head), else None."""
+        if not self.complete or self._error is not None:
+            return None
+        return self._take() if self._buffer else b""
+
     def close(self) -> None:
         """Give the connection back when this response was read to its end and allows it; else drop it."""
         if self._released:
@@ -125,6 +132,22 @@ class UpstreamResponse:
             self._pool.give_back(self._connection)
         else:
             self._connection.abort()
+
+    async def _small_body(self) -> None:
+        """Wait for a body of known length up to :data:`SMALL_BODY_BYTES`: it is the answer, sent whole.
+
+        Most upstreams write the head and the body of a JSON answer separately; relaying the
+        body as a stream would cost the gateway more than the microseconds it waits here.
+        """
+        length = self.header("content-length")
+        if length is None or not length.isdigit() or int(length) > SMALL_BODY_BYTES:
+            return
+        while not self.complete and self._error is None:
+            self._waiter = self._connection.loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def _take(self) -> bytes:
         data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
@@ -339,6 +362,7 @@ class UpstreamPool:
         connection.send(data + body if body else data, response)
         try:
             await response._head
+            await response._small_body()
         except BaseException:
             response.close()
             raise

@@ -7,18 +7,21 @@ replicas on many hosts share.  Every key this project writes to Redis starts wit
 
 A store that cannot answer (Redis down, a locked file) raises :class:`StoreUnavailable`;
 callers deny with it, since an allow must never rest on state nobody could read.
+
+redis-py is imported only by a process that uses Redis: it is 7 MiB of the gateway's memory.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from redis import RedisError
-from redis.asyncio import Redis
-from redis.asyncio.connection import parse_url
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 KEY_PREFIX = "mcp-gateway:"
@@ -48,12 +51,16 @@ def redis_url(value: str) -> str:
     """A setting that must name a Redis: its URL, checked as redis-py will read it."""
     if not is_redis(value):
         raise ValueError(f"{value!r} is not a redis://, rediss:// or unix:// URL")
+    from redis.asyncio.connection import parse_url
+
     parse_url(value)
     return value
 
 
 def redis_client(url: str) -> Redis:
     """A client for ``url`` (no connection yet).  Raises ValueError for a URL redis-py cannot use."""
+    from redis.asyncio import Redis
+
     return Redis.from_url(
         url, socket_timeout=TIMEOUT_SECONDS, socket_connect_timeout=TIMEOUT_SECONDS, decode_responses=False
     )
@@ -69,7 +76,7 @@ def store_errors(what: str) -> Iterator[None]:
     """Turn the store's own errors into :class:`StoreUnavailable` naming ``what`` could not be read."""
     try:
         yield
-    except (RedisError, OSError, sqlite3.Error) as exc:
+    except _store_errors() as exc:
         raise StoreUnavailable(f"{what} is unavailable ({type(exc).__name__}: {exc})") from exc
 
 
@@ -77,6 +84,12 @@ async def redis_ready(client: Redis) -> str | None:
     """None when Redis answers a PING; else why not."""
     try:
         await client.ping()
-    except (RedisError, OSError) as exc:
+    except _store_errors() as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """What a store raises when it cannot answer; a process that never imported redis-py has no RedisError."""
+    redis = sys.modules.get("redis")
+    return (OSError, sqlite3.Error) if redis is None else (redis.RedisError, OSError, sqlite3.Error)
