@@ -36,7 +36,7 @@ from .config import GatewaySettings
 from .decision_cache import DecisionCache
 from .headers import auth_request_headers
 from .limits import Kind, OverLimit, Slots
-from .metrics import OPEN_STREAMS, RequestRecord
+from .metrics import OPEN_STREAMS, RequestRecord, labelled
 from .pages import mcp_endpoint_page, page, wants_page
 from .rates import open_rate_store, over_rate
 from .relay import relay
@@ -237,12 +237,12 @@ class Gateway:
             return
         with lease:
             if kind is Kind.STREAM:
-                OPEN_STREAMS.labels(route.name).inc()
+                labelled(OPEN_STREAMS, route.name).inc()
             try:
                 await self._relay(send, receive, request, route, allow, identity)
             finally:
                 if kind is Kind.STREAM:
-                    OPEN_STREAMS.labels(route.name).dec()
+                    labelled(OPEN_STREAMS, route.name).dec()
 
     async def _relay(
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow, identity: str

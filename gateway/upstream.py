@@ -18,7 +18,7 @@ from .config import KEEPALIVE_SECONDS
 from .credentials import CredentialsUnavailable
 from .headers import upstream_request_headers
 from .limits import Limits
-from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
+from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, labelled
 from .request import GatewayRequest
 from .routes import Route
 from .upstream_http import UpstreamError, UpstreamPool, UpstreamResponse
@@ -93,7 +93,7 @@ class Upstreams:
         )
         try:
             async with asyncio.timeout(route.timeout):
-                with UPSTREAM_SECONDS.labels(route.name).time():
+                with labelled(UPSTREAM_SECONDS, route.name).time():
                     return await self._pool(route).request(
                         request.method, target, headers, request.body, route.connect_timeout
                     )
