@@ -10,6 +10,7 @@ never a forward.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import aiohttp
@@ -107,10 +108,6 @@ class AuthClient:
         ``provider``: the route acts for the caller there (``oauth2_user``); the allow then carries
         the caller's token or how to connect.
         """
-        with DECISION_SECONDS.time():
-            return await self._decide(request, provider)
-
-    async def _decide(self, request: GatewayRequest, provider: str | None) -> Outcome:
         sent = [(name, value) for name, value in request.headers.items() if name in FORWARDED_TO_DECISION]
         sent += [(ORIGINAL_URL, request.public_url), (ORIGINAL_METHOD, request.method)]
         if provider is not None:
@@ -122,7 +119,9 @@ class AuthClient:
             labelled(DECISION_CACHE, "miss" if cached is None else "hit").inc()
             if cached is not None:
                 return Allow(cached)
+        started = time.perf_counter()
         outcome = await self._ask(sent, request.body)
+        DECISION_SECONDS.observe(time.perf_counter() - started)
         if key is not None and isinstance(outcome, Allow):
             self.decisions.observe_policy(outcome.answer.policy_version)
             self.decisions.put(key, outcome.answer)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from types import TracebackType
 
 
-class Kind(Enum):
+class Kind(StrEnum):
     STREAM = "stream"
     REQUEST = "request"
 

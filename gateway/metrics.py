@@ -32,7 +32,7 @@ REQUEST_SECONDS = Histogram(
 )
 DECISION_SECONDS = Histogram(
     "mcp_gateway_decision_seconds",
-    "Seconds to a decision, the decision cache included",
+    "Seconds the auth server took to decide (decisions from the cache: mcp_gateway_decision_cache)",
     buckets=LATENCY_BUCKETS,
 )
 DECISION_CACHE = Counter(

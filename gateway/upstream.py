@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import quote_path
@@ -91,12 +92,12 @@ class Upstreams:
             forwarded_proto=request.scheme,
             forwarded_host=request.host,
         )
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(route.timeout):
-                with labelled(UPSTREAM_SECONDS, route.name).time():
-                    return await self._pool(route).request(
-                        request.method, target, headers, request.body, route.connect_timeout
-                    )
+                return await self._pool(route).request(
+                    request.method, target, headers, request.body, route.connect_timeout
+                )
         except TimeoutError:
             UPSTREAM_ERRORS.labels(route.name, "timeout").inc()
             return error_answer(504, "upstream_timeout", f"{route.name} did not answer in time", request.ids)
@@ -104,3 +105,5 @@ class Upstreams:
             UPSTREAM_ERRORS.labels(route.name, "unreachable").inc()
             logger.warning("upstream %s unreachable: %s", route.name, exc)
             return error_answer(502, "upstream_unavailable", f"{route.name} is unreachable", request.ids)
+        finally:
+            labelled(UPSTREAM_SECONDS, route.name).observe(time.perf_counter() - started)
