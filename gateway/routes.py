@@ -27,6 +27,7 @@ from mcp_gateway_core.yaml_file import ConfigFileError, load_model
 
 from .credentials import ClientCredentialsToken, Credentials, PerUserToken, StaticCredentials
 from .rates import Rate
+from .upstream_http import Origin
 
 logger = logging.getLogger("gateway.routes")
 
@@ -89,6 +90,11 @@ def _upstream_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValueError(f"expected an http(s) URL without query, got {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(
+            "a user or password in the URL is never sent; use the route's headers or credentials"
+        )
+    Origin.of(value)  # the port and host as the gateway's client will use them
     return value.rstrip("/")
 
 

@@ -154,6 +154,9 @@ def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:
         ("servers:\n  a b:\n    url: http://x\n", ":2: servers.a b: a server name may hold"),
         ("servers:\n  oauth2:\n    url: http://x\n", ":2: servers.oauth2: /oauth2 is the gateway's own path"),
         ("servers:\n  s:\n    url: http://x?q=1\n", ":3: servers.s.url: expected an http(s) URL"),
+        ("servers:\n  s:\n    url: http://x:port/\n", ":3: servers.s.url: Port could not be cast"),
+        ("servers:\n  s:\n    url: http://x:70000/\n", ":3: servers.s.url: Port out of range"),
+        ("servers:\n  s:\n    url: http://me:pw@x/\n", ":3: servers.s.url: a user or password in the URL"),
         (
             "servers:\n  s:\n    url: http://x\n    timeout: 0\n",
             ":4: servers.s.timeout: must be greater than 0",
