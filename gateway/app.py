@@ -11,7 +11,6 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from mcp_gateway_core import html_page, json_limits, probes
@@ -31,12 +30,13 @@ from mcp_gateway_core.variables import GATEWAY as SERVICE
 
 from . import elicitation
 from .answers import Answer, error_answer, json_answer, redirect
-from .auth_client import Allow, AuthClient, Outcome, Refusal, Unavailable
+from .auth_client import AuthClient
 from .config import GatewaySettings
 from .decision_cache import DecisionCache
 from .headers import auth_request_headers
 from .limits import Kind, OverLimit, Slots
 from .metrics import OPEN_STREAMS, RequestRecord, labelled
+from .outcomes import Allow, Outcome, Refusal, Unavailable
 from .pages import mcp_endpoint_page, page, wants_page
 from .rates import open_rate_store, over_rate
 from .relay import relay
@@ -98,18 +98,17 @@ class Gateway:
             await Answer(200, list(html_page.FAVICON_HEADERS.items()), html_page.FAVICON).send(send)
             return
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        browser = wants_page(scope["method"], Headers(scope=scope))
         try:
             path = normalise_path(raw_path)
         except BadRequest as exc:
-            if browser:
+            if wants_page(scope["method"], _header(scope, b"accept")):
                 await page(400, "Not a valid address", str(exc), "Check the address you opened.").send(send)
             else:
                 await error_answer(400, "invalid_request", str(exc)).send(send)
             return
         if path == "/" or path.startswith(("/oauth2/", "/.well-known/")):
             answer = await self._auth_page(scope, receive, path)
-            if browser and answer.status == 503:
+            if answer.status == 503 and wants_page(scope["method"], _header(scope, b"accept")):
                 answer = page(
                     503,
                     "Sign-in is not available",
@@ -160,7 +159,7 @@ class Gateway:
             await error_answer(413, "request_too_large", "request body is too large").send(send)
             return
         record.method = method_label(request.methods)
-        browser = wants_page(request.method, request.headers)
+        browser = wants_page(request.method, request.headers.get("accept"))
         route = self.routes.routes.get(request.server)
         if route is None:
             reason = f"no MCP server named {request.server!r} here; the gateway's home page lists yours"
@@ -205,7 +204,7 @@ class Gateway:
     async def _forward(
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow
     ) -> None:
-        identity = allow.answer.identity_key
+        identity = allow.identity_key
         presented = request.session_id
         if (
             presented is not None
@@ -254,7 +253,7 @@ class Gateway:
                 await prepared.send(send)
                 return
             request = prepared
-        opened = await self.upstreams.open(route, request, allow.answer)
+        opened = await self.upstreams.open(route, request, allow)
         if isinstance(opened, Answer):
             await opened.send(send)
             return
@@ -282,7 +281,7 @@ class Gateway:
                 opened,
                 route,
                 request,
-                allow.answer,
+                allow,
                 lambda session: self.sessions.bind(route.name, session, identity),
             )
         finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import aiohttp
 from yarl import URL
@@ -31,6 +30,7 @@ from .config import KEEPALIVE_SECONDS
 from .decision_cache import DecisionCache
 from .headers import downstream_response_headers
 from .metrics import DECISION_CACHE, DECISION_SECONDS, labelled
+from .outcomes import Allow, Outcome, Refusal, Unavailable
 from .request import GatewayRequest
 
 logger = logging.getLogger("gateway.auth")
@@ -49,28 +49,6 @@ FORWARDED_TO_DECISION = frozenset(
     }
 )
 MAX_DECISION_BYTES = 1_048_576
-
-
-@dataclass(frozen=True, slots=True)
-class Allow:
-    answer: AllowAnswer
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """The auth server's refusal (400, 401, 403, 413), passed on to the caller as it came."""
-
-    status: int
-    headers: HeaderList
-    body: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Unavailable:
-    reason: str
-
-
-Outcome = Allow | Refusal | Unavailable
 
 
 class AuthClient:
@@ -108,23 +86,24 @@ class AuthClient:
         ``provider``: the route acts for the caller there (``oauth2_user``); the allow then carries
         the caller's token or how to connect.
         """
-        sent = [(name, value) for name, value in request.headers.items() if name in FORWARDED_TO_DECISION]
+        sent = [(name, value) for name, value in request.headers.pairs if name in FORWARDED_TO_DECISION]
         sent += [(ORIGINAL_URL, request.public_url), (ORIGINAL_METHOD, request.method)]
         if provider is not None:
             sent.append((CREDENTIAL_PROVIDER, provider))
         key = None
         if self.decisions.enabled and isinstance(request.parsed, McpBody):
             key = DecisionCache.key(sent, request.parsed.calls)
+        if key is not None:
             cached = self.decisions.get(key)
             labelled(DECISION_CACHE, "miss" if cached is None else "hit").inc()
             if cached is not None:
-                return Allow(cached)
+                return cached
         started = time.perf_counter()
         outcome = await self._ask(sent, request.body)
         DECISION_SECONDS.observe(time.perf_counter() - started)
         if key is not None and isinstance(outcome, Allow):
             self.decisions.observe_policy(outcome.answer.policy_version)
-            self.decisions.put(key, outcome.answer)
+            self.decisions.put(key, outcome)
         return outcome
 
     async def _ask(self, sent: HeaderList, body: bytes) -> Outcome:
@@ -158,7 +137,7 @@ class AuthClient:
                 passed.append(("www-authenticate", challenge))
             return Refusal(status, passed, content)
         try:
-            return Allow(AllowAnswer.from_json(json_limits.loads(content, max_bytes=MAX_DECISION_BYTES)))
+            return Allow.of(AllowAnswer.from_json(json_limits.loads(content, max_bytes=MAX_DECISION_BYTES)))
         except ValueError:
             logger.warning("auth server sent an unreadable allow; refusing")
             return Unavailable("the authorization service sent an unreadable answer")

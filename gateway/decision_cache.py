@@ -16,8 +16,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import Call
+
+from .outcomes import Allow
 
 
 class DecisionCache:
@@ -25,7 +26,7 @@ class DecisionCache:
         self.ttl = ttl
         self._max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[bytes, tuple[AllowAnswer, float]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[Allow, float]] = OrderedDict()
         self._policy_version: str | None = None
 
     @property
@@ -33,35 +34,42 @@ class DecisionCache:
         return self.ttl > 0
 
     @staticmethod
-    def key(sent: Sequence[tuple[str, str]], calls: Sequence[Call]) -> bytes:
-        """Every header sent to the auth server, and each call's method and tool, encoded unambiguously.
+    def key(sent: Sequence[tuple[str, str]], calls: Sequence[Call]) -> bytes | None:
+        """Every header sent to the auth server, and each call's method and tool, encoded unambiguously;
+        None when a header holds a NUL (HTTP forbids one), and the request is then decided uncached.
 
-        ``repr`` of tuples of strings keeps every string whole, quoted and escaped (no separator
-        inside a method or tool can fake a boundary) and tells ``None`` from ``"None"``; it
-        costs two thirds of ``json.dumps``.  The digest keeps the key small.
+        Header names and values are joined by NULs, which keeps them apart because none holds
+        one (counted, not assumed); the calls' strings come from JSON and may hold anything,
+        so they are spelt out by ``repr``, which never writes a NUL and tells ``None`` from
+        ``"None"``.  ``repr`` of the whole, a Bearer token and all, cost half as much again.
+        The digest keeps the key small.
         """
-        material = repr((tuple(sent), tuple((call.method, call.item, call.request_state) for call in calls)))
+        fields = [part for pair in sent for part in pair]
+        headers = "\0".join(fields)
+        if headers.count("\0") != len(fields) - 1:
+            return None
+        material = f"{headers}\0{tuple((call.method, call.item, call.request_state) for call in calls)!r}"
         return hashlib.sha256(material.encode("utf-8", "surrogatepass")).digest()
 
-    def get(self, key: bytes) -> AllowAnswer | None:
+    def get(self, key: bytes) -> Allow | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        answer, expires = entry
+        allow, expires = entry
         if expires <= self._clock():
             del self._entries[key]
             return None
-        return answer
+        return allow
 
-    def put(self, key: bytes, answer: AllowAnswer) -> None:
+    def put(self, key: bytes, allow: Allow) -> None:
         """Remember an allow for ``ttl`` seconds, never past the identity's expiry.
 
         An allow carrying the caller's provider token (or a request to connect) is not kept: a
         Disconnect, a refresh or a new connection must count from the next request on.
         """
-        if answer.credential is not None:
+        if allow.answer.credential is not None:
             return
-        self._entries[key] = (answer, min(self._clock() + self.ttl, answer.expires_at))
+        self._entries[key] = (allow, min(self._clock() + self.ttl, allow.answer.expires_at))
         self._entries.move_to_end(key)
         if len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)

@@ -8,6 +8,7 @@ looks like an identity header, in any case and with ``_`` for ``-`` (some server
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from mcp_gateway_core.contract import IDENTITY_HEADERS
 
@@ -55,11 +56,16 @@ def end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     ]
 
 
+@lru_cache(maxsize=1024)
 def _folded(name: str) -> str:
-    """A header name as servers that map headers to variables see it: ``X_User`` is ``X-User`` there."""
+    """A header name as servers that map headers to variables see it: ``X_User`` is ``X-User`` there.
+
+    Remembered (as is :func:`_is_identity_like`): every request asks about the same few names.
+    """
     return name.lower().replace("_", "-")
 
 
+@lru_cache(maxsize=1024)
 def _is_identity_like(name: str) -> bool:
     folded = _folded(name)
     return folded in _IDENTITY_EXACT or folded.startswith(_IDENTITY_PREFIXES)

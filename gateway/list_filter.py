@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from fnmatch import fnmatchcase
 from typing import Any
@@ -44,14 +44,16 @@ class Allowed:
     prompts: tuple[str, ...]
     resources: tuple[str, ...]
     """URI patterns; ``*`` matches anything."""
+    everything: bool = field(init=False)
+    """Nothing is left out: asked of every response and event, so worked out once."""
+
+    def __post_init__(self) -> None:
+        everything = all(_all(names) for names in (self.tools, self.prompts, self.resources))
+        object.__setattr__(self, "everything", everything)
 
     @classmethod
     def of(cls, answer: AllowAnswer) -> Allowed:
         return cls(answer.allowed_tools, answer.allowed_prompts, answer.allowed_resources)
-
-    @property
-    def everything(self) -> bool:
-        return all(_all(names) for names in (self.tools, self.prompts, self.resources))
 
     def resource(self, uri: Any) -> bool:
         return isinstance(uri, str) and (

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from html import escape
 
-from starlette.datastructures import Headers
-
 from mcp_gateway_core import html_page
 
 from .answers import Answer
 
 
-def wants_page(method: str, headers: Headers) -> bool:
-    accept = headers.get("accept", "")
-    return method == "GET" and "text/html" in accept and "text/event-stream" not in accept
+def wants_page(method: str, accept: str | None) -> bool:
+    """A browser navigation: a GET whose ``Accept`` asks for HTML and not an event stream."""
+    return (
+        method == "GET" and accept is not None and "text/html" in accept and "text/event-stream" not in accept
+    )
 
 
 def page(status: int, title: str, text: str, hint: str) -> Answer:

@@ -27,13 +27,13 @@ from starlette.types import Receive, Send
 
 from mcp_gateway_core import json_limits
 from mcp_gateway_core.abort import ResponseAborted
-from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import RequestId
 
 from .answers import JSONRPC_SERVER_ERROR, Answer, HeaderList, encode, error_answer
 from .endpoint_event import public_endpoint, session_id
 from .headers import end_to_end
-from .list_filter import MAX_FILTERED_BYTES, Allowed, Verdict, filter_json
+from .list_filter import MAX_FILTERED_BYTES, Verdict, filter_json
+from .outcomes import Allow
 from .request import GatewayRequest
 from .response_rules import REFUSED_STATUSES, Body, Refused, body_kind, relayed_headers
 from .routes import Route
@@ -53,7 +53,7 @@ async def relay(
     response: UpstreamResponse,
     route: Route,
     request: GatewayRequest,
-    allow: AllowAnswer,
+    allow: Allow,
     session_opened: SessionOpened,
 ) -> None:
     upstream = end_to_end(response.headers)
@@ -64,7 +64,7 @@ async def relay(
         headers = relayed_headers(
             upstream, kind, upstream_base=route.url, public_prefix=f"/{route.name}", request_path=request.path
         )
-        allowed = Allowed.of(allow)
+        allowed = allow.allowed
         filtering = kind is not Body.SSE and not allowed.everything
         encoding = (response.header("content-encoding") or "identity").lower()
         if (kind is Body.SSE or filtering) and encoding != "identity":
@@ -141,7 +141,7 @@ async def _event_stream(
     response: UpstreamResponse,
     route: Route,
     request: GatewayRequest,
-    allow: AllowAnswer,
+    allow: Allow,
     session_opened: SessionOpened,
     idle: float | None,
 ) -> AsyncIterator[bytes]:
@@ -170,7 +170,7 @@ async def _event_stream(
 
 
 async def _rewrite(
-    event: Event, route: Route, request: GatewayRequest, allow: AllowAnswer, session_opened: SessionOpened
+    event: Event, route: Route, request: GatewayRequest, allow: Allow, session_opened: SessionOpened
 ) -> Event | None:
     """The event as the caller gets it; None to drop it.
 
@@ -185,7 +185,7 @@ async def _rewrite(
             raise Refused("handed out a session id that belongs to another caller")
         return event.with_data(endpoint.encode())
     data = event.data
-    filtered = filter_json(data, Allowed.of(allow))
+    filtered = filter_json(data, allow.allowed)
     if filtered is Verdict.UNREADABLE:
         logger.warning("upstream %s sent an event the gateway cannot read strictly; dropped", route.name)
     if isinstance(filtered, Verdict):

@@ -63,14 +63,14 @@ class Route:
     credentials: Credentials | None = None
     """What the gateway presents to this upstream itself (never the caller's token)."""
 
-    async def outbound_headers(self, answer: AllowAnswer | None) -> dict[str, str]:
+    async def outbound_headers(self, answer: AllowAnswer | None) -> Mapping[str, str]:
         """The route's own headers for a request to it (``answer``: the caller's allow; None for the
         gateway's own): static ones and its credential.
 
         Raises :class:`CredentialsUnavailable` when the gateway's own credential cannot be had.
         """
         found = await self.credentials.header_value(answer) if self.credentials is not None else None
-        return dict(self.headers) if found is None else {**self.headers, found[0]: found[1]}
+        return self.headers if found is None else {**self.headers, found[0]: found[1]}
 
     @property
     def provider(self) -> str | None:

@@ -7,11 +7,9 @@ place: refused or reset connections are a 502, no response head in time is a 504
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
-from mcp_gateway_core.contract import AllowAnswer
 from mcp_gateway_core.mcp_request import quote_path
 
 from .answers import Answer, error_answer
@@ -20,6 +18,7 @@ from .credentials import CredentialsUnavailable
 from .headers import upstream_request_headers
 from .limits import Limits
 from .metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, labelled
+from .outcomes import Allow
 from .request import GatewayRequest
 from .routes import Route
 from .upstream_http import UpstreamError, UpstreamPool, UpstreamResponse
@@ -48,9 +47,7 @@ class Upstreams:
         for pool in self._pools.values():
             pool.close()
 
-    async def open(
-        self, route: Route, request: GatewayRequest, allow: AllowAnswer
-    ) -> UpstreamResponse | Answer:
+    async def open(self, route: Route, request: GatewayRequest, allow: Allow) -> UpstreamResponse | Answer:
         """The upstream's response with its head read, or the answer that replaces it.
 
         When the upstream refuses the gateway's own renewable credential (401), it is renewed
@@ -67,13 +64,11 @@ class Upstreams:
             response = await self._send(route, request, allow)
         return response
 
-    async def _send(
-        self, route: Route, request: GatewayRequest, allow: AllowAnswer
-    ) -> UpstreamResponse | Answer:
+    async def _send(self, route: Route, request: GatewayRequest, allow: Allow) -> UpstreamResponse | Answer:
         query = f"?{request.query}" if request.query else ""
         target = f"/{quote_path(request.rest)}{query}"
         try:
-            outbound = await route.outbound_headers(allow)
+            outbound = await route.outbound_headers(allow.answer)
         except CredentialsUnavailable as exc:
             UPSTREAM_ERRORS.labels(route.name, "credentials").inc()
             logger.warning("credentials for upstream %s unavailable: %s", route.name, exc)
@@ -84,9 +79,9 @@ class Upstreams:
                 request.ids,
             )
         headers = upstream_request_headers(
-            request.headers.items(),
+            request.headers.pairs,
             session_cookie=self._session_cookie_name,
-            identity=allow.identity_headers(),
+            identity=allow.identity_headers,
             static=outbound,
             forwarded_for=request.client_host,
             forwarded_proto=request.scheme,
@@ -94,10 +89,9 @@ class Upstreams:
         )
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(route.timeout):
-                return await self._pool(route).request(
-                    request.method, target, headers, request.body, route.connect_timeout
-                )
+            return await self._pool(route).request(
+                request.method, target, headers, request.body, route.connect_timeout, route.timeout
+            )
         except TimeoutError:
             UPSTREAM_ERRORS.labels(route.name, "timeout").inc()
             return error_answer(504, "upstream_timeout", f"{route.name} did not answer in time", request.ids)

@@ -19,7 +19,9 @@ be allowed, enforced in one place:
   never a finished response; a body ended by the connection's close is finished only by a
   clean close;
 - a connection is reused only after a response read to its end that allows keep-alive,
-  and never after ``keepalive`` idle seconds (the upstream may be closing it just then).
+  and never after ``keepalive`` idle seconds (the upstream may be closing it just then);
+- a response head (and a small body, see :meth:`UpstreamResponse._small_body`) that has not
+  come within the request's time is :class:`TimeoutError`, and its connection dropped.
 
 The body is buffered up to :data:`HIGH_WATER` bytes; reading from the upstream pauses above it, so a slow
 caller slows the upstream instead of growing the gateway.
@@ -36,6 +38,8 @@ from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from mcp_gateway_core.deadline import Deadline
 
 MAX_HEAD_BYTES = 65_536
 MAX_STALLED_BYTES = 262_144
@@ -110,11 +114,7 @@ class UpstreamResponse:
             elif self.complete:
                 return
             else:
-                self._waiter = self._connection.loop.create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
+                await self._more()
 
     def read_now(self) -> bytes | None:
         """The whole body if it has all arrived (a small answer usually comes with its head), else None."""
@@ -143,11 +143,15 @@ class UpstreamResponse:
         if length is None or not length.isdigit() or int(length) > SMALL_BODY_BYTES:
             return
         while not self.complete and self._error is None:
-            self._waiter = self._connection.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._more()
+
+    async def _more(self) -> None:
+        """Until the connection has something new for this response: bytes, its end, or an error."""
+        self._waiter = self._connection.loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
 
     def _take(self) -> bytes:
         data = b"".join(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
@@ -215,11 +219,18 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         self._refusal: str | None = None
         """Why a parser callback stopped the parse (set just before it raises)."""
+        self.head_due = Deadline(loop, self._too_slow)
+        """When the response's head must have come (set and met by :meth:`UpstreamPool.request`)."""
+        self.timed_out = False
 
     def send(self, data: bytes, response: UpstreamResponse) -> None:
         assert self._transport is not None
         self.response = response
         self._transport.write(data)
+
+    def _too_slow(self) -> None:
+        self.timed_out = True
+        self._drop(self.response, "did not answer in time")
 
     def abort(self) -> None:
         self.usable = False
@@ -250,6 +261,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.usable = False
+        self.head_due.close()
         response = self.response
         if response is None or response.complete:
             return
@@ -351,21 +363,37 @@ class UpstreamPool:
         headers: Sequence[tuple[str, str]],
         body: bytes,
         connect_timeout: float | None,
+        within: float | None = None,
     ) -> UpstreamResponse:
-        """Send the request and wait for the response's head; :class:`UpstreamError` when none comes.
+        """Send the request and wait for the response's head; :class:`UpstreamError` when none comes,
+        TimeoutError when none came ``within`` that many seconds (connecting included).
 
         ``target`` is the path after the origin's own path, already quoted, with its query.
         """
         data = _request_head(method, self.origin.base_path + target, self.origin.host_header, headers, body)
-        connection = self._idle_connection() or await self._connect(connect_timeout)
+        connection = self._idle_connection()
+        if connection is None:
+            started = asyncio.get_running_loop().time()
+            connection = await self._connect(_shorter(connect_timeout, within))
+            if within is not None:
+                within -= connection.loop.time() - started
         response = UpstreamResponse(connection, self, method == "HEAD")
         connection.send(data + body if body else data, response)
+        if within is not None:
+            connection.head_due.set(within)
         try:
             await response._head
             await response._small_body()
-        except BaseException:
+        except BaseException as exc:
             response.close()
+            if connection.timed_out:
+                raise TimeoutError(str(exc)) from None
             raise
+        finally:
+            connection.head_due.met()
+        if connection.timed_out:
+            response.close()
+            raise TimeoutError("did not answer in time")
         return response
 
     def give_back(self, connection: _Connection) -> None:
@@ -407,6 +435,12 @@ class UpstreamPool:
         except OSError as exc:
             raise UpstreamError(f"cannot connect ({exc.strerror or type(exc).__name__})") from None
         return connection
+
+
+def _shorter(first: float | None, second: float | None) -> float | None:
+    if first is None or second is None:
+        return second if first is None else first
+    return min(first, second)
 
 
 def _request_head(

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from .deadline import Deadline
+
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes: ClassVar[int] = 65536
@@ -30,18 +32,19 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True
         self._refused = False
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.head_timeout, self._too_slow)
+        self._head_clock = Deadline(self.loop, self._too_slow)
+        self._head_clock.set(self.head_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_clock()
+        self._head_clock.close()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
         if self._in_head:
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.head_timeout, self._too_slow)
+            if not self._head_clock.pending:
+                self._head_clock.set(self.head_timeout)
             self._head_bytes += len(data)
         super().data_received(data)
         if self._in_head and self._head_bytes > self.max_head_bytes:
@@ -53,7 +56,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, f"request head larger than {self.max_head_bytes} bytes")
             return
         self._in_head = False
-        self._stop_clock()
+        self._head_clock.met()
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -68,7 +71,6 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
 
     def _too_slow(self) -> None:
-        self._head_timer = None
         if self._in_head and not self._refused:
             if self._head_bytes:
                 self._refuse(408, f"request head not received within {self.head_timeout:g} seconds")
@@ -76,14 +78,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._refused = True
                 self.transport.close()
 
-    def _stop_clock(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
     def _refuse(self, status: int, reason: str) -> None:
         self._refused = True
-        self._stop_clock()
+        self._head_clock.close()
         if self.transport.is_closing():
             return
         self.logger.warning("refused a request head: %s", reason)

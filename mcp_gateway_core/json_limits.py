@@ -26,7 +26,7 @@ def loads(data: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     if len(data) > max_bytes:
         raise JsonRefused(f"JSON larger than {max_bytes} bytes")
     try:
-        value = json.loads(data, object_pairs_hook=_unique_keys)
+        value = _DECODER.decode(data.decode(json.detect_encoding(data), "surrogatepass"))
     except RecursionError:
         raise JsonRefused(f"JSON nested more than {max_depth} levels deep") from None
     except JsonRefused:
@@ -43,6 +43,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(result) != len(pairs):
         raise JsonRefused("a JSON object has the same key twice")
     return result
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+"""One decoder for every call: ``json.loads`` with a hook builds a new one each time (a fifth of its cost)."""
 
 
 def _depth(value: Any) -> int:

@@ -10,6 +10,7 @@ import pytest
 from gateway.decision_cache import DecisionCache
 from gateway.headers import upstream_request_headers
 from gateway.limits import Kind, Lease, Limits, OverLimit, Slots
+from gateway.outcomes import Allow
 from gateway.routes import RoutesError, load_routes
 from gateway.session_binding import Binding, SessionBindings, SessionOwners, open_session_owners
 from mcp_gateway_core.contract import AllowAnswer, header_value
@@ -103,8 +104,20 @@ def test_decision_cache_keys_never_collide_across_shapes(
     assert DecisionCache.key(sent, calls) == DecisionCache.key(list(sent), tuple(calls))
 
 
-def allow(expires_at: int) -> AllowAnswer:
-    return AllowAnswer(
+@pytest.mark.parametrize(
+    "sent",
+    [
+        [("authorization", "Bearer t1\x00x-original-method\x00GET")],
+        [("authorization\x00cookie", "Bearer t1")],
+    ],
+)
+def test_decision_cache_keys_nothing_with_a_nul_in_a_header(sent: list[tuple[str, str]]) -> None:
+    """NULs keep the headers apart in the key, so a header holding one is never cached (HTTP forbids it)."""
+    assert DecisionCache.key(sent, BATCH) is None
+
+
+def allow(expires_at: int) -> Allow:
+    answer = AllowAnswer(
         "u",
         "u",
         None,
@@ -121,6 +134,7 @@ def allow(expires_at: int) -> AllowAnswer:
         expires_at,
         "v1",
     )
+    return Allow.of(answer)
 
 
 def test_decision_cache_keys_ttl_expiry_and_policy_flush() -> None:

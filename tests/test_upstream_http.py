@@ -345,6 +345,60 @@ async def test_a_header_that_would_break_the_request_is_never_sent(
     assert server.connections == 0
 
 
+@pytest.mark.parametrize(
+    "parts",
+    [[], [b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n", b'{"ok":']],
+    ids=["no-head", "small-body-unfinished"],
+)
+async def test_no_answer_within_the_time_is_a_timeout_and_drops_the_connection(
+    serve: Serve, parts: list[bytes]
+) -> None:
+    """The head, and a small body the client waits for, must come within the request's time."""
+
+    stalled = False
+
+    async def stalls(number: int, head: bytes, writer: asyncio.StreamWriter) -> None:
+        nonlocal stalled
+        if not stalled:
+            stalled = True
+            for part in parts:
+                writer.write(part)
+                await writer.drain()
+            await asyncio.sleep(30)
+        writer.write(ok())
+
+    server, pool = await serve(stalls)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await pool.request("POST", "/mcp", [], b"{}", 5, within=0.2)
+    assert 0.15 < loop.time() - started < 2
+    answered = await pool.request("POST", "/mcp", [], b"{}", 5, within=2)
+    assert await read_all(answered) == b'{"ok":true}'
+    assert server.connections == 2, "the connection that timed out was used again"
+
+
+async def test_a_deadline_met_many_times_then_missed_still_fires_on_time(serve: Serve) -> None:
+    """Deadlines met in between keep the one timer; a sooner one re-arms it; a missed one fires."""
+
+    async def slow_third(number: int, head: bytes, writer: asyncio.StreamWriter) -> None:
+        if number == 50:
+            await asyncio.sleep(30)
+        writer.write(ok())
+
+    server, pool = await serve(slow_third)
+    for _ in range(50):
+        response = await pool.request("POST", "/mcp", [], b"{}", 5, within=60)
+        await read_all(response)
+        response.close()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(TimeoutError):
+        await pool.request("POST", "/mcp", [], b"{}", 5, within=0.2)
+    assert loop.time() - started < 2, "the sooner deadline waited for the timer of the earlier, later one"
+    assert server.connections == 1
+
+
 async def test_nothing_listening_is_an_upstream_error() -> None:
     server = await asyncio.start_server(lambda reader, writer: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
