@@ -7,7 +7,7 @@ looks like an identity header, in any case and with ``_`` for ``-`` (some server
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from mcp_gateway_core.contract import IDENTITY_HEADERS
@@ -75,7 +75,7 @@ def upstream_request_headers(
     incoming: Iterable[tuple[str, str]],
     *,
     session_cookie: str,
-    identity: Mapping[str, str],
+    identity: Sequence[tuple[str, str]],
     static: Mapping[str, str],
     forwarded_for: str,
     forwarded_proto: str,
@@ -83,8 +83,7 @@ def upstream_request_headers(
 ) -> list[tuple[str, str]]:
     """What reaches an upstream: the caller's end-to-end headers minus credentials and spoofs, plus ours.
 
-    Every identity header is sent, empty when ``identity`` lacks it, so an upstream never
-    has to wonder whether an absent one was stripped or never set.  A header the route sets
+    ``identity`` is :func:`identity_pairs` of the caller's allow.  A header the route sets
     (``static``, its credential among them) replaces the caller's of the same name, spelt
     with ``_`` or ``-``, so a caller cannot put its own value first or beside it.
     """
@@ -107,8 +106,14 @@ def upstream_request_headers(
             ("x-forwarded-host", forwarded_host),
         ]
     )
-    headers.extend((name, identity.get(name, "")) for name in IDENTITY_HEADERS)
+    headers.extend(identity)
     return headers
+
+
+def identity_pairs(identity: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Every identity header, empty when ``identity`` lacks it, so an upstream never has to wonder
+    whether an absent one was stripped or never set."""
+    return tuple((name, identity.get(name, "")) for name in IDENTITY_HEADERS)
 
 
 def catalog_request_headers(static: Mapping[str, str]) -> dict[str, str]:

@@ -11,7 +11,6 @@ reaches the upstream; the slot is given back when the response ends.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -70,7 +69,8 @@ class Lease:
 class Slots:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self._held: Counter[tuple[str, str, Kind]] = Counter()
+        self._held: dict[tuple[str, str, Kind], int] = {}
+        """Slots held per key; a key leaves when its count is back to 0, so the map stays as small as what is open."""
 
     def take(
         self, caller: str, server: str, kind: Kind, server_limit: int | None = None
@@ -78,25 +78,30 @@ class Slots:
         """A slot for ``caller`` on ``server``; ``server_limit`` overrides the default per-server one."""
         mine = ("caller", caller, kind)
         theirs = ("server", server, kind)
-        if self._held[mine] >= self.limits.per_caller(kind):
+        held = self._held
+        mine_held = held.get(mine, 0)
+        if mine_held >= self.limits.per_caller(kind):
             return OverLimit(
-                f"you already have {self._held[mine]} {kind.value}s open through the gateway; "
-                "close some or retry later",
+                f"you already have {mine_held} {kind.value}s open through the gateway; close some or retry later",
                 RETRY_AFTER[kind],
             )
-        if self._held[theirs] >= (server_limit or self.limits.per_server(kind)):
+        theirs_held = held.get(theirs, 0)
+        if theirs_held >= (server_limit or self.limits.per_server(kind)):
             return OverLimit(
                 f"{server} has as many {kind.value}s open as it may; retry later", RETRY_AFTER[kind]
             )
-        self._held[mine] += 1
-        self._held[theirs] += 1
+        held[mine] = mine_held + 1
+        held[theirs] = theirs_held + 1
         return Lease(self, (mine, theirs))
 
     def held(self, caller: str, kind: Kind) -> int:
-        return self._held[("caller", caller, kind)]
+        return self._held.get(("caller", caller, kind), 0)
 
     def _release(self, keys: tuple[tuple[str, str, Kind], ...]) -> None:
+        held = self._held
         for key in keys:
-            self._held[key] -= 1
-            if self._held[key] <= 0:
-                del self._held[key]
+            left = held[key] - 1
+            if left > 0:
+                held[key] = left
+            else:
+                del held[key]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mcp_gateway_core.contract import AllowAnswer
 
 from .answers import HeaderList
+from .headers import identity_pairs
 from .list_filter import Allowed
 
 
@@ -23,12 +23,14 @@ class Allow:
     answer: AllowAnswer
     identity_key: str
     """Who this is, for binding MCP sessions and limits to one identity."""
-    identity_headers: Mapping[str, str]
+    identity_headers: tuple[tuple[str, str], ...]
+    """Every identity header an upstream is sent (see :func:`gateway.headers.identity_pairs`)."""
     allowed: Allowed
 
     @classmethod
     def of(cls, answer: AllowAnswer) -> Allow:
-        return cls(answer, answer.identity_key, answer.identity_headers(), Allowed.of(answer))
+        identity = identity_pairs(answer.identity_headers())
+        return cls(answer, answer.identity_key, identity, Allowed.of(answer))
 
 
 @dataclass(frozen=True, slots=True)

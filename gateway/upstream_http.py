@@ -93,16 +93,14 @@ class UpstreamResponse:
         self.status = 0
         self.headers: list[tuple[str, str]] = []
         """Names lower-cased, in the order sent."""
+        self._first: dict[str, str] = {}
         self.complete = False
         self.until_close = False
         """Whether the body ends only with the connection (no length, not chunked)."""
 
     def header(self, name: str) -> str | None:
         """The first value of the (lower-case) ``name``."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return self._first.get(name)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives; :class:`UpstreamError` when the upstream cuts it short."""
@@ -163,6 +161,7 @@ class UpstreamResponse:
     def _started(self, status: int, headers: list[tuple[str, str]]) -> None:
         self.status = status
         self.headers = headers
+        self._first = dict(reversed(headers))
         if self._bodyless_request or status in BODYLESS_STATUSES:
             self._finish()
         else:

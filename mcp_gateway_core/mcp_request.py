@@ -35,6 +35,8 @@ _METHOD = re.compile(r"^[\x21-\x7e]{1,128}$")
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\#]")
 _ENCODED_SLASH = re.compile(r"%2f", re.IGNORECASE)
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=._~-]*")
+"""A path that percent-encoding leaves as it is: what nearly every request asks, spared the decoding."""
 
 
 class BadRequest(Exception):
@@ -81,6 +83,18 @@ def normalise_path(raw: str) -> str:
         raise BadRequest("path is too long")
     if not raw.startswith("/"):
         raise BadRequest("path must start with /")
+    path = raw if _PLAIN_PATH.fullmatch(raw) else _decoded(raw)
+    segments = path.split("/")[1:]
+    for position, segment in enumerate(segments):
+        if segment in (".", ".."):
+            raise BadRequest("path contains a . or .. segment")
+        if segment == "" and position != len(segments) - 1:
+            raise BadRequest("path contains an empty segment (//)")
+    return path
+
+
+def _decoded(raw: str) -> str:
+    """``raw`` percent-decoded, refused when the decoding could hide or smuggle something."""
     if _FORBIDDEN.search(raw):
         raise BadRequest("path contains a control character, backslash or fragment")
     try:
@@ -93,18 +107,12 @@ def normalise_path(raw: str) -> str:
         raise BadRequest("path encodes a control character or backslash")
     if _ENCODED_SLASH.search(raw):
         raise BadRequest("path encodes a /")
-    segments = path.split("/")[1:]
-    for position, segment in enumerate(segments):
-        if segment in (".", ".."):
-            raise BadRequest("path contains a . or .. segment")
-        if segment == "" and position != len(segments) - 1:
-            raise BadRequest("path contains an empty segment (//)")
     return path
 
 
 def quote_path(path: str) -> str:
     """A normalised path back in URL form; ``normalise_path(quote_path(p)) == p``."""
-    return quote(path, safe=_PATH_SAFE)
+    return path if _PLAIN_PATH.fullmatch(path) else quote(path, safe=_PATH_SAFE)
 
 
 def parse_target(original_url: str) -> Target:

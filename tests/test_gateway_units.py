@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.decision_cache import DecisionCache
-from gateway.headers import upstream_request_headers
+from gateway.headers import identity_pairs, upstream_request_headers
 from gateway.limits import Kind, Lease, Limits, OverLimit, Slots
 from gateway.outcomes import Allow
 from gateway.routes import RoutesError, load_routes
@@ -45,7 +45,7 @@ def test_upstream_headers_drop_credentials_spoofs_and_hop_by_hop() -> None:
     out = upstream_request_headers(
         incoming,
         session_cookie="mcp_gateway_session",
-        identity={"X-User": "alice", "X-Scopes": "s1 s2"},
+        identity=identity_pairs({"X-User": "alice", "X-Scopes": "s1 s2"}),
         static={"X-Api-Key": "k"},
         forwarded_for="10.0.0.1",
         forwarded_proto="https",
