@@ -221,7 +221,7 @@ class Gateway:
         kind = Kind.STREAM if request.opens_stream else Kind.REQUEST
         server_limit = route.max_streams if kind is Kind.STREAM else route.max_requests
         lease = self.slots.take(identity, route.name, kind, server_limit)
-        if not isinstance(lease, OverLimit):
+        if not isinstance(lease, OverLimit) and route.rate_limited:
             over = await over_rate(
                 self.buckets, route.name, identity, route.rate_per_caller, route.rate_per_server
             )

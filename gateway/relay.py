@@ -70,10 +70,12 @@ async def relay(
         if (kind is Body.SSE or filtering) and encoding != "identity":
             raise Refused("compressed a response the gateway must read")
         if filtering:
+            content = response.read_now()
             try:
-                content = await _read_limited(response, route.timeout)
+                content = await _read_limited(response, route.timeout) if content is None else content
             except UPSTREAM_FAILURES as exc:
                 raise Refused(f"stopped answering ({type(exc).__name__})") from None
+            _within_filter_limit(len(content))
             filtered = filter_json(content, allowed)
             if isinstance(filtered, Verdict):
                 raise Refused(f"answered with a body that cannot be relayed: {filtered.value}")
@@ -100,20 +102,20 @@ async def relay(
 
 
 async def _read_limited(response: UpstreamResponse, seconds: float | None) -> bytes:
-    """The whole body, to filter it: at most MAX_FILTERED_BYTES, in at most ``seconds``."""
-    whole = response.read_now()
-    chunks = [] if whole is None else [whole]
-    size = 0 if whole is None else len(whole)
-    if whole is None:
-        async with asyncio.timeout(seconds):
-            async for chunk in response.chunks():
-                size += len(chunk)
-                if size > MAX_FILTERED_BYTES:
-                    break
-                chunks.append(chunk)
+    """The rest of the body, to filter it: at most MAX_FILTERED_BYTES, in at most ``seconds``."""
+    chunks = []
+    size = 0
+    async with asyncio.timeout(seconds):
+        async for chunk in response.chunks():
+            size += len(chunk)
+            _within_filter_limit(size)
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _within_filter_limit(size: int) -> None:
     if size > MAX_FILTERED_BYTES:
         raise Refused(f"answered with more than {MAX_FILTERED_BYTES} bytes of JSON")
-    return b"".join(chunks)
 
 
 async def _chunks(response: UpstreamResponse, idle: float | None) -> AsyncIterator[bytes]:

@@ -73,6 +73,10 @@ class Route:
         return self.headers if found is None else {**self.headers, found[0]: found[1]}
 
     @property
+    def rate_limited(self) -> bool:
+        return self.rate_per_caller is not None or self.rate_per_server is not None
+
+    @property
     def provider(self) -> str | None:
         """The provider at which this route's upstream acts for each caller (``oauth2_user``)."""
         return self.credentials.provider if isinstance(self.credentials, PerUserToken) else None

@@ -382,7 +382,8 @@ class UpstreamPool:
             connection.head_due.set(within)
         try:
             await response._head
-            await response._small_body()
+            if not response.complete:
+                await response._small_body()
         except BaseException as exc:
             response.close()
             if connection.timed_out:
