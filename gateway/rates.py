@@ -48,10 +48,7 @@ class _Bucket:
     rate: Rate
     tokens: float
     at: float
-
-    def refill(self, now: float) -> None:
-        self.tokens = min(float(self.rate.burst), self.tokens + (now - self.at) * self.rate.per_second)
-        self.at = now
+    """When ``tokens`` was last brought up to date (refilled for the time since, less what was taken)."""
 
 
 class RateStore(Protocol):
@@ -80,13 +77,15 @@ class Buckets:
         if self._takes % SWEEP_EVERY == 0:
             self._sweep(now)
         bucket = self._buckets.get(key)
-        if bucket is None or bucket.rate != rate:  # new, or the route's rate was edited
+        if bucket is None or (bucket.rate is not rate and bucket.rate != rate):  # new, or the rate was edited
             bucket = self._buckets[key] = _Bucket(rate, float(rate.burst), now)
-        bucket.refill(now)
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
+        tokens = min(float(rate.burst), bucket.tokens + (now - bucket.at) * rate.per_second)
+        bucket.at = now
+        if tokens >= 1:
+            bucket.tokens = tokens - 1
             return 0
-        return max(1, math.ceil((1 - bucket.tokens) / rate.per_second))
+        bucket.tokens = tokens
+        return max(1, math.ceil((1 - tokens) / rate.per_second))
 
     async def give_back(self, key: tuple[str, ...], rate: Rate) -> None:
         bucket = self._buckets.get(key)
