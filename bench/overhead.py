@@ -1,18 +1,19 @@
 """What metrics and limits cost the gateway: the same cached tools/call with them, and with them taken out.
 
-Run: ``.venv/bin/python bench/overhead.py [--requests N] [--rounds R]``.
+Run: ``.venv/bin/python bench/overhead.py [--requests N]`` (Debian's ``valgrind`` package installed).
 
-The auth server and ``bench/fixed_upstream.py`` run as processes; the gateway's ASGI app
-runs in this process, driven directly (no HTTP server in front), so that the CPU time this
-process spends is the gateway's own work per request and the client side of its hop to the
-upstream.  The route has rate limits that are never reached, so every request takes a
-token from both buckets, as well as a slot.
+The auth server and ``bench/fixed_upstream.py`` run as processes.  For each variant, a
+process of its own builds the gateway's ASGI app and drives it directly (no HTTP server in
+front) with cached tools/calls to a route whose rate limits are never reached, so that
+every request takes a slot and a token from both buckets.  The variants: as shipped;
+metrics taken out (every metric a no-op, no counting wrapper around ``send``); limits taken
+out (no slots, no rate limits); both.
 
-Four variants of the same app are timed, interleaved round by round so that drift on a
-shared machine hits each alike: as shipped; metrics taken out (every metric a no-op, no
-counting wrapper around ``send``); limits taken out (no slots, no rate limits); both taken
-out.  The fastest round of each is compared (interference only ever adds time), with the spread.  Uvicorn's own work is not in these figures, so
-each share printed is an upper bound of that part's share of a real gateway process.
+What is counted is instructions (valgrind's callgrind, switched on for the measured requests
+only), not time: on a shared two-core machine the time of the same work moves by a tenth
+from one minute to the next, more than the differences measured here.  Instructions leave out
+uvicorn and the kernel, so each share printed is of the gateway's own work, an upper bound of
+its share of a whole gateway process (uvicorn adds about a third to these counts).
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
+import re
 import shutil
-import statistics
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import uvloop
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,6 +40,8 @@ from tests.issuer import Issuer  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 
 RATES = "    rate_limit: {per_caller: {per_second: 1000000}, per_server: {per_second: 1000000}}\n"
+VARIANTS = ("as shipped", "metrics taken out", "limits taken out", "both taken out")
+WARM_UP = 300
 
 
 class _Nothing:
@@ -79,9 +80,10 @@ def without_metrics() -> list[tuple[Any, str, Any]]:
     def counting(self: Any, send: Any) -> Any:
         return send
 
-    return [(module, "labelled", labelled) for module in (app, auth_client, metrics, upstream)] + [
-        (metrics.RequestRecord, "counting", counting)
+    changes: list[tuple[Any, str, Any]] = [
+        (module, "labelled", labelled) for module in (app, auth_client, metrics, upstream)
     ]
+    return [*changes, (metrics.RequestRecord, "counting", counting)]
 
 
 def without_limits(gateway: Any) -> list[tuple[Any, str, Any]]:
@@ -96,9 +98,16 @@ def without_limits(gateway: Any) -> list[tuple[Any, str, Any]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=2000, help="requests per variant and round")
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--requests", type=int, default=1000, help="measured requests per variant")
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.variant:
+        import uvloop
+
+        uvloop.run(drive(args.variant, args.requests))
+        return
+    if shutil.which("valgrind") is None:
+        raise SystemExit("bench/overhead.py counts instructions with valgrind: apt-get install valgrind")
 
     issuer = Issuer()
     workdir = Path(tempfile.mkdtemp(prefix="overhead-bench-"))
@@ -117,23 +126,55 @@ def main() -> None:
         auth.wait_healthy()
         upstream.wait_healthy(path="/health")
         (workdir / "routes.yml").write_text(f"servers:\n  currenttime:\n    url: {upstream.url}\n{RATES}")
-        os.environ.update(
-            {
-                "AUTH_SERVER_URL": auth.url,
-                "ROUTES_CONFIG": str(workdir / "routes.yml"),
-                "DECISION_CACHE_SECONDS": "3600",
-            }
-        )
-        from gateway.__main__ import build
+        env = {
+            **os.environ,
+            "AUTH_SERVER_URL": auth.url,
+            "ROUTES_CONFIG": str(workdir / "routes.yml"),
+            "DECISION_CACHE_SECONDS": "3600",
+            "BENCH_TOKEN": issuer.user_access_token(),
+        }
+        counts = {variant: instructions(variant, args.requests, env, workdir) for variant in VARIANTS}
 
-        gateway = build(0)
-        headers = {**HEADERS, "Authorization": f"Bearer {issuer.user_access_token()}", "Host": "gateway"}
-        raw_headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
-        raw_headers.append((b"content-length", str(len(BODY)).encode()))
-        uvloop.run(measure(gateway, raw_headers, args.requests, args.rounds))
+    shipped = counts["as shipped"]
+    print(
+        f"gateway instructions per cached tools/call (callgrind, {args.requests} requests, uvicorn not included):"
+    )
+    for variant, count in counts.items():
+        saved = shipped - count
+        share = f"   {saved / 1000:5.1f}k fewer: {100 * saved / shipped:4.1f}% of the whole" if saved else ""
+        print(f"  {variant:<20} {count / 1000:7.1f}k{share}")
 
 
-async def measure(gateway: Any, raw_headers: list[tuple[bytes, bytes]], requests: int, rounds: int) -> None:
+def instructions(variant: str, requests: int, env: dict[str, str], workdir: Path) -> float:
+    log = workdir / "callgrind.log"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={workdir / 'callgrind.out'}",
+        sys.executable,
+        __file__,
+        "--variant",
+        variant,
+        "--requests",
+        str(requests),
+    ]
+    with log.open("w") as output:
+        subprocess.run(command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, check=True)
+    collected = re.findall(r"Collected : (\d+)", log.read_text())
+    if not collected:
+        raise SystemExit(f"callgrind counted nothing for {variant!r}; see {log}")
+    return int(collected[-1]) / requests
+
+
+async def drive(variant: str, requests: int) -> None:
+    """In the process callgrind watches: the gateway app, warmed up, then ``requests`` counted ones."""
+    from gateway.__main__ import build
+
+    gateway = build(0)
+    headers = {**HEADERS, "Authorization": f"Bearer {os.environ['BENCH_TOKEN']}", "Host": "gateway"}
+    raw_headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    raw_headers.append((b"content-length", str(len(BODY)).encode()))
     statuses: list[int] = []
 
     async def one() -> None:
@@ -165,45 +206,27 @@ async def measure(gateway: Any, raw_headers: list[tuple[bytes, bytes]], requests
         }
         await gateway(scope, receive, send)
 
-    await gateway.startup()
-    variants: dict[str, Callable[[], list[tuple[Any, str, Any]]]] = {
+    changes = {
         "as shipped": list,
         "metrics taken out": without_metrics,
         "limits taken out": lambda: without_limits(gateway),
         "both taken out": lambda: without_metrics() + without_limits(gateway),
-    }
-    for _ in range(requests):
-        await one()
-    if set(statuses) != {200}:
-        raise SystemExit(f"the gateway did not answer 200: {sorted(set(statuses))}")
-    cpu: dict[str, list[float]] = {label: [] for label in variants}
-    for _ in range(rounds):
-        for label, changes in variants.items():
-            with patched(changes()):
-                started = _user_seconds()
-                for _ in range(requests):
-                    await one()
-                cpu[label].append((_user_seconds() - started) / requests * 1e6)
+    }[variant]()
+    await gateway.startup()
+    with patched(changes):
+        for _ in range(WARM_UP):
+            await one()
+        callgrind("on")
+        for _ in range(requests):
+            await one()
+        callgrind("off")
     await gateway.shutdown()
     if set(statuses) != {200}:
         raise SystemExit(f"the gateway did not answer 200: {sorted(set(statuses))}")
 
-    shipped = min(cpu["as shipped"])
-    print(
-        f"gateway user CPU per cached tools/call, fastest of {rounds} rounds of {requests} "
-        "(uvicorn and system calls not included):"
-    )
-    for label, figures in cpu.items():
-        fastest = min(figures)
-        saved = shipped - fastest
-        share = f"   {saved:5.1f} us less, {100 * saved / shipped:4.1f}% of the whole" if saved else ""
-        spread = f"(rounds {min(figures):.0f} to {max(figures):.0f}, median {statistics.median(figures):.0f})"
-        print(f"  {label:<20} {fastest:7.1f} us  {spread}{share}")
 
-
-def _user_seconds() -> float:
-    """This process's user CPU time: system calls (the same in every variant) are the noisiest part."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_utime
+def callgrind(switch: str) -> None:
+    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True, capture_output=True)
 
 
 if __name__ == "__main__":

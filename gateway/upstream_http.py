@@ -384,10 +384,13 @@ class UpstreamPool:
             await response._head
             if not response.complete:
                 await response._small_body()
-        except BaseException as exc:
+        except UpstreamError as exc:
             response.close()
             if connection.timed_out:
                 raise TimeoutError(str(exc)) from None
+            raise
+        except BaseException:
+            response.close()
             raise
         finally:
             connection.head_due.met()
