@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 
 class Deadline:
+    __slots__ = ("_fires_at", "_loop", "_on_expiry", "_timer", "_when")
+
     def __init__(self, loop: asyncio.AbstractEventLoop, on_expiry: Callable[[], None]) -> None:
         self._loop = loop
         self._on_expiry = on_expiry
