@@ -94,6 +94,23 @@ def start_gateway(
     return gateway
 
 
+def start_auth_server(cleanup: ExitStack, prefix: str) -> tuple[Path, Issuer, ServiceProcess]:
+    """A work directory, a test issuer and the auth server with the test policy, all undone by
+    ``cleanup``; the auth server is started, not yet waited for."""
+    issuer = Issuer()
+    cleanup.callback(issuer.close)
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+    shutil.copy(ROOT / "tests" / "data" / "scopes.yml", workdir / "scopes.yml")
+    auth = ServiceProcess(
+        "auth_server",
+        issuer.env(SCOPES_CONFIG=str(workdir / "scopes.yml"), SECRET_KEY="b" * 40),
+        workdir / "auth.log",
+    )
+    cleanup.callback(auth.stop)
+    return workdir, issuer, auth
+
+
 def checkout(revision: str, cleanup: ExitStack) -> Path:
     tree = Path(tempfile.mkdtemp(prefix="gateway-baseline-"))
     subprocess.run(
@@ -136,18 +153,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    issuer = Issuer()
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
-    shutil.copy(ROOT / "tests" / "data" / "scopes.yml", workdir / "scopes.yml")
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        cleanup.callback(issuer.close)
-        auth = ServiceProcess(
-            "auth_server",
-            issuer.env(SCOPES_CONFIG=str(workdir / "scopes.yml"), SECRET_KEY="b" * 40),
-            workdir / "auth.log",
-        )
-        cleanup.callback(auth.stop)
+        workdir, issuer, auth = start_auth_server(cleanup, "gateway-bench-")
         upstream = (
             ServiceProcess("bench.fixed_upstream", {}, workdir / "upstream.log", ())
             if args.upstream == "fixed"

@@ -25,7 +25,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
@@ -35,8 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway_bench import BODY, HEADERS  # noqa: E402
-from tests.issuer import Issuer  # noqa: E402
+from bench.gateway_bench import BODY, HEADERS, start_auth_server  # noqa: E402
 from tests.servers import ServiceProcess  # noqa: E402
 
 RATES = "    rate_limit: {per_caller: {per_second: 1000000}, per_server: {per_second: 1000000}}\n"
@@ -109,18 +107,8 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("bench/overhead.py counts instructions with valgrind: apt-get install valgrind")
 
-    issuer = Issuer()
-    workdir = Path(tempfile.mkdtemp(prefix="overhead-bench-"))
-    shutil.copy(ROOT / "tests" / "data" / "scopes.yml", workdir / "scopes.yml")
     with ExitStack() as cleanup:
-        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        cleanup.callback(issuer.close)
-        auth = ServiceProcess(
-            "auth_server",
-            issuer.env(SCOPES_CONFIG=str(workdir / "scopes.yml"), SECRET_KEY="b" * 40),
-            workdir / "auth.log",
-        )
-        cleanup.callback(auth.stop)
+        workdir, issuer, auth = start_auth_server(cleanup, "overhead-bench-")
         upstream = ServiceProcess("bench.fixed_upstream", {}, workdir / "upstream.log", ())
         cleanup.callback(upstream.stop)
         auth.wait_healthy()
