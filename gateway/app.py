@@ -24,7 +24,7 @@ from mcp_gateway_core.contract import (
     login_location,
 )
 from mcp_gateway_core.mcp_request import BadRequest, normalise_path, quote_path
-from mcp_gateway_core.metrics import method_label
+from mcp_gateway_core.metrics import TALLY, method_label
 from mcp_gateway_core.shared_store import StoreUnavailable
 from mcp_gateway_core.variables import GATEWAY as SERVICE
 
@@ -34,7 +34,7 @@ from .auth_client import AuthClient
 from .config import GatewaySettings
 from .decision_cache import DecisionCache
 from .headers import auth_request_headers
-from .limits import Kind, OverLimit, Slots
+from .limits import OverLimit, Slots
 from .metrics import OPEN_STREAMS, RequestRecord, labelled
 from .outcomes import Allow, Outcome, Refusal, Unavailable
 from .pages import mcp_endpoint_page, page, wants_page
@@ -47,6 +47,9 @@ from .tool_catalog import ToolCatalog
 from .upstream import Upstreams
 
 logger = logging.getLogger("gateway")
+TALLY_SECONDS = 1.0
+"""How often the counts of the hot path reach prometheus_client (:class:`mcp_gateway_core.metrics.Tally`)."""
+
 DECISION_LABELS: dict[type[Outcome], str] = {Allow: "allow", Refusal: "deny", Unavailable: "unavailable"}
 
 
@@ -61,21 +64,24 @@ class Gateway:
         )
         self.upstreams = Upstreams(settings.session_cookie_name, settings.limits)
         self.sessions = open_session_owners(settings.gateway_store)
-        self.slots = Slots(settings.limits)
+        self.streams, self.requests = Slots.of(settings.limits)
         self.buckets = open_rate_store(settings.gateway_store)
         self.catalog = ToolCatalog(settings.tool_catalog_seconds)
         self._watcher: asyncio.Task[None] | None = None
+        self._tally: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         await self.auth.start()
+        loop = asyncio.get_running_loop()
+        self._tally = loop.create_task(TALLY.flush_every(TALLY_SECONDS))
         if self.settings.routes_reload_seconds > 0:
-            self._watcher = asyncio.get_running_loop().create_task(
-                self.routes.watch(self.settings.routes_reload_seconds)
-            )
+            self._watcher = loop.create_task(self.routes.watch(self.settings.routes_reload_seconds))
 
     async def shutdown(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in (self._watcher, self._tally):
+            if task is not None:
+                task.cancel()
+        TALLY.flush()
         await self.auth.close()
         await self.buckets.close()
         await self.sessions.close()
@@ -218,9 +224,9 @@ class Gateway:
                 request.ids,
             ).send(send)
             return
-        kind = Kind.STREAM if request.opens_stream else Kind.REQUEST
-        server_limit = route.max_streams if kind is Kind.STREAM else route.max_requests
-        lease = self.slots.take(identity, route.name, kind, server_limit)
+        stream = request.opens_stream
+        slots = self.streams if stream else self.requests
+        lease = slots.take(identity, route.name, route.max_streams if stream else route.max_requests)
         if not isinstance(lease, OverLimit) and route.rate_limited:
             over = await over_rate(
                 self.buckets, route.name, identity, route.rate_per_caller, route.rate_per_server
@@ -229,19 +235,21 @@ class Gateway:
                 lease.release()  # checked first so a refused slot spends no rate token
                 lease = over
         if isinstance(lease, OverLimit):
-            logger.warning("over a limit: %s", lease.reason, extra={"server": route.name, "kind": kind.value})
+            logger.warning(
+                "over a limit: %s", lease.reason, extra={"server": route.name, "kind": slots.kind.value}
+            )
             await error_answer(
                 429, "too_many_requests", lease.reason, request.ids, [("retry-after", str(lease.retry_after))]
             ).send(send)
             return
-        with lease:
-            if kind is Kind.STREAM:
-                labelled(OPEN_STREAMS, route.name).inc()
-            try:
-                await self._relay(send, receive, request, route, allow, identity)
-            finally:
-                if kind is Kind.STREAM:
-                    labelled(OPEN_STREAMS, route.name).dec()
+        if stream:
+            labelled(OPEN_STREAMS, route.name).inc()
+        try:
+            await self._relay(send, receive, request, route, allow, identity)
+        finally:
+            lease.release()
+            if stream:
+                labelled(OPEN_STREAMS, route.name).dec()
 
     async def _relay(
         self, send: Send, receive: Receive, request: GatewayRequest, route: Route, allow: Allow, identity: str

@@ -24,12 +24,13 @@ from mcp_gateway_core.contract import (
     AllowAnswer,
 )
 from mcp_gateway_core.mcp_request import McpBody
+from mcp_gateway_core.metrics import TALLY
 
 from .answers import Answer, HeaderList
 from .config import KEEPALIVE_SECONDS
 from .decision_cache import DecisionCache
 from .headers import downstream_response_headers
-from .metrics import DECISION_CACHE, DECISION_SECONDS, labelled
+from .metrics import DECISION_CACHE, DECISION_SECONDS
 from .outcomes import Allow, Outcome, Refusal, Unavailable
 from .request import GatewayRequest
 
@@ -95,7 +96,7 @@ class AuthClient:
             key = DecisionCache.key(sent, request.parsed.calls)
         if key is not None:
             cached = self.decisions.get(key)
-            labelled(DECISION_CACHE, "miss" if cached is None else "hit").inc()
+            TALLY.add(DECISION_CACHE, "miss" if cached is None else "hit")
             if cached is not None:
                 return cached
         started = time.perf_counter()

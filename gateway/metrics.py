@@ -9,12 +9,15 @@ an HTTP status the gateway sends.  No user, client id, session or tool name is a
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import Message, Send
+
+from mcp_gateway_core.metrics import TALLY
 
 UNKNOWN_SERVER = "(unknown)"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -84,11 +87,11 @@ class RequestRecord:
     def counting(self, send: Send) -> Send:
         """``send``, counting the request when its response head goes out (whichever phase sends it)."""
 
-        async def counted(message: Message) -> None:
+        def counted(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 self.answered = True
                 labelled(REQUEST_SECONDS, self.server).observe(time.perf_counter() - self.started)
-                labelled(REQUESTS, self.server, self.method, self.decision, str(message["status"])).inc()
-            await send(message)
+                TALLY.add(REQUESTS, self.server, self.method, self.decision, str(message["status"]))
+            return send(message)
 
         return counted

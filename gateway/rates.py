@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,6 +43,18 @@ class Rate:
     burst: int
 
 
+Bucket = tuple[tuple[str, ...], Rate]
+"""A bucket's key and the rate it refills at."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """The first of the buckets asked for that had no token, and whole seconds until it will."""
+
+    bucket: int
+    wait: int
+
+
 @dataclass(slots=True)
 class _Bucket:
     rate: Rate
@@ -52,15 +64,17 @@ class _Bucket:
 
 
 class RateStore(Protocol):
-    async def take(self, key: tuple[str, ...], rate: Rate) -> int:
-        """0 when a token was taken for ``key``; else the whole seconds until one will be there."""
-        ...
+    async def take(self, buckets: Sequence[Bucket]) -> Shortfall | None:
+        """A token from every one of ``buckets``, or, when one has none, from none of them.
 
-    async def give_back(self, key: tuple[str, ...], rate: Rate) -> None:
-        """Return a token taken for a request that was refused by a later check."""
+        All or nothing, so that a request refused by one limit spends nothing of the others."""
         ...
 
     async def close(self) -> None: ...
+
+
+def _wait(tokens: float, rate: Rate) -> int:
+    return max(1, math.ceil((1 - tokens) / rate.per_second))
 
 
 class Buckets:
@@ -71,26 +85,27 @@ class Buckets:
         self._buckets: dict[tuple[str, ...], _Bucket] = {}
         self._takes = 0
 
-    async def take(self, key: tuple[str, ...], rate: Rate) -> int:
+    async def take(self, buckets: Sequence[Bucket]) -> Shortfall | None:
         now = self._clock()
         self._takes += 1
         if self._takes % SWEEP_EVERY == 0:
             self._sweep(now)
-        bucket = self._buckets.get(key)
-        if bucket is None or (bucket.rate is not rate and bucket.rate != rate):  # new, or the rate was edited
-            bucket = self._buckets[key] = _Bucket(rate, float(rate.burst), now)
-        tokens = min(float(rate.burst), bucket.tokens + (now - bucket.at) * rate.per_second)
-        bucket.at = now
-        if tokens >= 1:
-            bucket.tokens = tokens - 1
-            return 0
-        bucket.tokens = tokens
-        return max(1, math.ceil((1 - tokens) / rate.per_second))
-
-    async def give_back(self, key: tuple[str, ...], rate: Rate) -> None:
-        bucket = self._buckets.get(key)
-        if bucket is not None:
-            bucket.tokens = min(float(bucket.rate.burst), bucket.tokens + 1)
+        held = self._buckets
+        refilled = []
+        for index, (key, rate) in enumerate(buckets):
+            bucket = held.get(key)
+            edited = bucket is not None and bucket.rate is not rate and bucket.rate != rate
+            if bucket is None or edited:
+                bucket = held[key] = _Bucket(rate, rate.burst, now)
+            tokens = bucket.tokens + (now - bucket.at) * rate.per_second
+            bucket.tokens = rate.burst if tokens > rate.burst else tokens
+            bucket.at = now
+            if bucket.tokens < 1:
+                return Shortfall(index, _wait(bucket.tokens, rate))
+            refilled.append(bucket)
+        for bucket in refilled:
+            bucket.tokens -= 1
+        return None
 
     def _sweep(self, now: float) -> None:
         """Forget buckets that have refilled: a new one starts full, so nothing changes for their caller."""
@@ -107,35 +122,32 @@ class Buckets:
 
 
 TAKE = """
-local per_second, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
-local held = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'rate')
-local tokens, at = tonumber(held[1]), tonumber(held[2])
-if tokens == nil or held[3] ~= ARGV[3] then
-    tokens, at = burst, now
+local tokens = {}
+for i, key in ipairs(KEYS) do
+    local per_second, burst = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+    local held = redis.call('HMGET', key, 'tokens', 'at', 'rate')
+    local left, at = tonumber(held[1]), tonumber(held[2])
+    if left == nil or held[3] ~= ARGV[3 * i] then
+        left, at = burst, now
+    end
+    left = math.min(burst, left + math.max(0, now - at) * per_second)
+    if left < 1 then
+        return {i - 1, math.max(1, math.ceil((1 - left) / per_second))}
+    end
+    tokens[i] = left
 end
-tokens = math.min(burst, tokens + math.max(0, now - at) * per_second)
-local wait = 0
-if tokens >= 1 then
-    tokens = tokens - 1
-else
-    wait = math.max(1, math.ceil((1 - tokens) / per_second))
+for i, key in ipairs(KEYS) do
+    local per_second, burst = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+    redis.call('HSET', key, 'tokens', tostring(tokens[i] - 1), 'at', tostring(now), 'rate', ARGV[3 * i])
+    redis.call('EXPIRE', key, math.ceil(burst / per_second) + 1)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now), 'rate', ARGV[3])
-redis.call('EXPIRE', KEYS[1], math.ceil(burst / per_second) + 1)
-return wait
+return {-1, 0}
 """
-"""One bucket, refilled and taken from atomically on Redis's clock (no two replicas' clocks to
-agree); a bucket whose rate was edited starts anew; a full bucket expires (a new one starts full)."""
-
-GIVE_BACK = """
-local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
-if tokens ~= nil then
-    redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
-end
-return 0
-"""
+"""Every bucket of a request, refilled and taken from atomically on Redis's clock (no two replicas'
+clocks to agree): from all of them, or, returning the first without a token and its wait, from none.
+A bucket whose rate was edited starts anew; a full bucket expires (a new one starts full)."""
 
 WARN_EVERY = 10.0
 """Seconds between warnings while Redis is away (every request would log one)."""
@@ -147,30 +159,21 @@ class RedisBuckets:
     def __init__(self, client: Redis, fallback: Buckets | None = None) -> None:
         self._redis = client
         self._take = client.register_script(TAKE)
-        self._give_back = client.register_script(GIVE_BACK)
         self._fallback = fallback or Buckets()
         self._warned_at = -WARN_EVERY
 
-    @staticmethod
-    def _key(key: tuple[str, ...]) -> str:
-        return KEY_PREFIX + "rate:" + "|".join(key)
-
-    async def take(self, key: tuple[str, ...], rate: Rate) -> int:
-        args: list[str | int] = [repr(rate.per_second), rate.burst, f"{rate.per_second!r}/{rate.burst}"]
+    async def take(self, buckets: Sequence[Bucket]) -> Shortfall | None:
+        keys = [KEY_PREFIX + "rate:" + "|".join(key) for key, _ in buckets]
+        args: list[str | int] = []
+        for _, rate in buckets:
+            args += [repr(rate.per_second), rate.burst, f"{rate.per_second!r}/{rate.burst}"]
         try:
             with store_errors(STORE):
-                return int(await self._take(keys=[self._key(key)], args=args))
+                index, wait = await self._take(keys=keys, args=args)
         except StoreUnavailable as exc:
             self._unavailable(exc)
-            return await self._fallback.take(key, rate)
-
-    async def give_back(self, key: tuple[str, ...], rate: Rate) -> None:
-        try:
-            with store_errors(STORE):
-                await self._give_back(keys=[self._key(key)], args=[rate.burst])
-        except StoreUnavailable as exc:
-            self._unavailable(exc)
-            await self._fallback.give_back(key, rate)
+            return await self._fallback.take(buckets)
+        return None if index < 0 else Shortfall(int(index), int(wait))
 
     def _unavailable(self, exc: StoreUnavailable) -> None:
         RATE_STORE_ERRORS.inc()
@@ -189,26 +192,20 @@ def open_rate_store(location: str | None) -> RateStore:
 
 
 async def over_rate(
-    buckets: RateStore, server: str, caller: str, per_caller: Rate | None, per_server: Rate | None
+    store: RateStore, server: str, caller: str, per_caller: Rate | None, per_server: Rate | None
 ) -> OverLimit | None:
-    """Take a token from the caller's bucket for ``server`` and from the server's; None when both had one."""
-    mine = ("caller", server, caller)
+    """A token from the caller's bucket for ``server`` and from the server's; None when both had one."""
+    buckets: list[Bucket] = []
     if per_caller is not None:
-        wait = await buckets.take(mine, per_caller)
-        if wait:
-            return OverLimit(
-                f"you are calling {server} faster than its limit of {per_caller.per_second:g} requests per "
-                f"second; retry in {wait} s",
-                wait,
-            )
+        buckets.append((("caller", server, caller), per_caller))
     if per_server is not None:
-        wait = await buckets.take(("server", server), per_server)
-        if wait:
-            if per_caller is not None:
-                await buckets.give_back(mine, per_caller)
-            return OverLimit(
-                f"{server} is receiving requests faster than its limit of {per_server.per_second:g} per "
-                f"second; retry in {wait} s",
-                wait,
-            )
-    return None
+        buckets.append((("server", server), per_server))
+    short = await store.take(buckets)
+    if short is None:
+        return None
+    key, rate = buckets[short.bucket]
+    if key[0] == "caller":
+        reason = f"you are calling {server} faster than its limit of {rate.per_second:g} requests per second"
+    else:
+        reason = f"{server} is receiving requests faster than its limit of {rate.per_second:g} per second"
+    return OverLimit(f"{reason}; retry in {short.wait} s", short.wait)

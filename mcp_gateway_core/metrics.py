@@ -9,6 +9,7 @@ caller chose freely, such as a made-up method name, a user or a tool.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -16,6 +17,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
+    Counter,
     generate_latest,
     multiprocess,
     start_http_server,
@@ -25,6 +27,39 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .method_rights import METHODS
 
 PATH = "/metrics"
+
+
+class Tally:
+    """Counter increments added up in the process and handed to prometheus_client in one
+    ``inc(n)`` per label set when flushed.
+
+    ``Counter.labels(...).inc()`` costs about 5,600 instructions (callgrind: a lock, checks and
+    five Python calls), adding one to a dict about 2,400, and a request is counted twice on
+    the gateway's hot path.  Not thread-safe: the event loop that adds is the one that flushes,
+    every second (:meth:`flush_every`), before ``/metrics`` is served on the service's own port,
+    and at shutdown.  So a scrape of ``METRICS_PORT`` (served by a thread) or of another worker's
+    counts sees them up to a second late, which no scrape interval notices."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[Counter, tuple[str, ...]], int] = {}
+
+    def add(self, counter: Counter, *labels: str) -> None:
+        key = (counter, labels)
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def flush(self) -> None:
+        counts, self._counts = self._counts, {}
+        for (counter, labels), count in counts.items():
+            (counter.labels(*labels) if labels else counter).inc(count)
+
+    async def flush_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            self.flush()
+
+
+TALLY = Tally()
+"""This process's tally (one event loop per process)."""
 
 
 def registry() -> CollectorRegistry:
@@ -42,6 +77,7 @@ def public_endpoint(app: Any) -> ASGIApp:
 
     async def with_metrics(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH and scope["method"] in ("GET", "HEAD"):
+            TALLY.flush()
             body = generate_latest(registry())
             headers = [(b"content-type", CONTENT_TYPE_LATEST.encode()), (b"cache-control", b"no-store")]
             await send({"type": "http.response.start", "status": 200, "headers": headers})

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.decision_cache import DecisionCache
 from gateway.headers import identity_pairs, upstream_request_headers
-from gateway.limits import Kind, Lease, Limits, OverLimit, Slots
+from gateway.limits import Lease, Limits, OverLimit, Slots
 from gateway.outcomes import Allow
 from gateway.routes import RoutesError, load_routes
 from gateway.session_binding import Binding, SessionBindings, SessionOwners, open_session_owners
@@ -231,22 +231,27 @@ def test_a_route_file_reads_into_routes(tmp_path: Path) -> None:
 
 
 def test_slots_are_per_caller_and_per_server_and_given_back() -> None:
-    slots = Slots(
+    streams, requests = Slots.of(
         Limits(streams_per_caller=2, requests_per_caller=1, streams_per_server=3, requests_per_server=5)
     )
-    first, second = slots.take("alice", "s", Kind.STREAM), slots.take("alice", "s", Kind.STREAM)
+    first, second = streams.take("alice", "s"), streams.take("alice", "s")
     assert isinstance(first, Lease) and isinstance(second, Lease)
-    refused = slots.take("alice", "s", Kind.STREAM)
+    refused = streams.take("alice", "s")
     assert isinstance(refused, OverLimit) and refused.retry_after == 10
-    assert isinstance(slots.take("alice", "s", Kind.REQUEST), Lease), "kinds are counted apart"
-    assert isinstance(slots.take("bob", "s", Kind.STREAM), Lease)
-    server_full = slots.take("carol", "s", Kind.STREAM)
-    assert isinstance(server_full, OverLimit) and "s has as many" in server_full.reason
-    assert isinstance(slots.take("carol", "other", Kind.STREAM, server_limit=1), Lease)
-    with first:
-        pass
-    assert slots.held("alice", Kind.STREAM) == 1
-    assert isinstance(slots.take("carol", "s", Kind.STREAM), Lease), "a slot given back is free again"
+    assert "2 streams open" in refused.reason
+    assert isinstance(requests.take("alice", "s"), Lease), "kinds are counted apart"
+    assert isinstance(streams.take("bob", "s"), Lease)
+    server_full = streams.take("carol", "s")
+    assert isinstance(server_full, OverLimit) and "s has as many streams" in server_full.reason
+    assert isinstance(streams.take("carol", "other", server_limit=1), Lease)
+    first.release()
+    assert streams.held("alice") == 1
+    assert isinstance(streams.take("carol", "s"), Lease), "a slot given back is free again"
+    second.release()
+    second.release()
+    assert streams.held("alice") == 0, "a slot is given back once, however often released"
+    over = requests.take("alice", "s")
+    assert isinstance(over, OverLimit) and over.retry_after == 1, "the request slot is still held"
 
 
 @pytest.fixture(params=["process", "redis"])

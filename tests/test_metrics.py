@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Stack
+from mcp_gateway_core.metrics import Tally
 from tests.issuer import Issuer
 from tests.jsonrpc import stateless
 from tests.servers import ServiceProcess, free_port, start_up_error_lines
@@ -146,3 +148,46 @@ def test_a_metrics_port_in_use_stops_start_up_naming_it(issuer: Issuer) -> None:
     assert len(errors) == 1 and errors[0].startswith(
         f"auth_server: configuration error: METRICS_PORT: cannot listen on port {port}"
     )
+
+
+def test_a_tally_reaches_prometheus_in_one_increment_per_label_set_when_flushed() -> None:
+    registry = CollectorRegistry()
+    labelled = Counter("tally_test_labelled", "by kind", ["kind"], registry=registry)
+    plain = Counter("tally_test_plain", "no labels", registry=registry)
+    tally = Tally()
+    for _ in range(3):
+        tally.add(labelled, "a")
+    tally.add(labelled, "b")
+    tally.add(plain)
+    assert registry.get_sample_value("tally_test_labelled_total", {"kind": "a"}) is None, "not before a flush"
+    tally.flush()
+    assert registry.get_sample_value("tally_test_labelled_total", {"kind": "a"}) == 3
+    assert registry.get_sample_value("tally_test_labelled_total", {"kind": "b"}) == 1
+    assert registry.get_sample_value("tally_test_plain_total") == 1
+    tally.flush()
+    assert registry.get_sample_value("tally_test_labelled_total", {"kind": "a"}) == 3, (
+        "each count handed on once"
+    )
+
+
+def test_counts_reach_a_metrics_port_scrape_within_a_second(tmp_path: Path) -> None:
+    """``METRICS_PORT`` is served by a thread, which never flushes the gateway's tally: the
+    gateway's own flush every second is what brings its request counts there."""
+    port = free_port()
+    (tmp_path / "routes.yml").write_text(f"servers:\n  closed:\n    url: http://127.0.0.1:{free_port()}\n")
+    env = {
+        "AUTH_SERVER_URL": f"http://127.0.0.1:{free_port()}",
+        "ROUTES_CONFIG": str(tmp_path / "routes.yml"),
+        "METRICS_PORT": str(port),
+    }
+    gateway = ServiceProcess("gateway", env, tmp_path / "gateway.log")
+    gateway.wait_healthy()
+    try:
+        assert httpx2.post(f"{gateway.url}/nosuch/mcp", json={}, timeout=5).status_code == 404
+        sent = time.monotonic()
+        labels = {"server": "(unknown)", "method": "(none)", "decision": "none", "status": "404"}
+        while value(scrape(f"http://127.0.0.1:{port}"), "mcp_gateway_requests_total", **labels) < 1:
+            assert time.monotonic() - sent < 3, "the request was not counted within 3 s"
+            time.sleep(0.1)
+    finally:
+        gateway.stop()

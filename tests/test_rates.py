@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from devstack.processes import Service
 from devstack.redis_server import RedisServer
 from devstack.stack import Stack
-from gateway.rates import Buckets, Rate, RateStore, open_rate_store
+from gateway.rates import Buckets, Rate, RateStore, Shortfall, open_rate_store
 from gateway.routes import RoutesError, load_routes
 from tests.hostile import HostileUpstream, Received, answer_every_request
 from tests.issuer import Issuer
@@ -42,36 +42,56 @@ async def rate_store(request: pytest.FixtureRequest) -> AsyncIterator[RateStore]
     await store.close()
 
 
+async def take(store: RateStore, key: str, rate: Rate) -> int:
+    """A token from one bucket: 0 when there was one, else the whole seconds to wait."""
+    short = await store.take([((key,), rate)])
+    return 0 if short is None else short.wait
+
+
 async def test_a_bucket_allows_its_burst_then_one_request_per_refill() -> None:
     clock = Clock()
     buckets = Buckets(clock)
     rate = Rate(per_second=0.5, burst=2)
-    assert [await buckets.take(("a",), rate) for _ in range(3)] == [0, 0, 2], "two at once, then wait 2 s"
+    assert [await take(buckets, "a", rate) for _ in range(3)] == [0, 0, 2], "two at once, then wait 2 s"
     clock.now += 1
-    assert await buckets.take(("a",), rate) == 1, "half a token back: one more second"
+    assert await take(buckets, "a", rate) == 1, "half a token back: one more second"
     clock.now += 1
-    assert await buckets.take(("a",), rate) == 0
+    assert await take(buckets, "a", rate) == 0
 
 
 async def test_every_store_gives_the_burst_then_says_how_long_to_wait(rate_store: RateStore) -> None:
     rate = Rate(per_second=0.5, burst=2)
-    assert [await rate_store.take(("a",), rate) for _ in range(3)] == [0, 0, 2]
-    assert await rate_store.take(("b",), rate) == 0, "another key has its own bucket"
-    await rate_store.give_back(("a",), rate)
-    assert await rate_store.take(("a",), rate) == 0, "a token given back can be used"
-    assert await rate_store.take(("a",), rate) == 2
+    assert [await take(rate_store, "a", rate) for _ in range(3)] == [0, 0, 2]
+    assert await take(rate_store, "b", rate) == 0, "another key has its own bucket"
+
+
+@pytest.mark.parametrize("empty", [0, 1, 2], ids=["first-empty", "middle-empty", "last-empty"])
+async def test_every_store_takes_from_all_buckets_or_from_none(rate_store: RateStore, empty: int) -> None:
+    """A request one limit refuses spends nothing of the others: no caller loses its rate to a
+    busy server, and no server's rate to a caller over its own."""
+    roomy, single = Rate(per_second=0.01, burst=2), Rate(per_second=0.01, burst=1)
+    keys = ["x", "y", "z"]
+    assert await take(rate_store, keys[empty], single) == 0, "the one token of the bucket that will be empty"
+    buckets = [((key,), single if index == empty else roomy) for index, key in enumerate(keys)]
+    short = await rate_store.take(buckets)
+    assert short == Shortfall(empty, 100), "the first bucket without a token, and its wait"
+    for index, key in enumerate(keys):
+        if index != empty:
+            assert await take(rate_store, key, roomy) == 0, f"{key}: the first of its burst, unspent"
+            assert await take(rate_store, key, roomy) == 0, f"{key}: the second of its burst, unspent"
+            assert await take(rate_store, key, roomy) == 100, f"{key}: its burst was 2"
 
 
 async def test_every_store_refills_with_time(rate_store: RateStore) -> None:
     rate = Rate(per_second=10, burst=1)
-    assert [await rate_store.take(("a",), rate) for _ in range(2)] == [0, 1]
+    assert [await take(rate_store, "a", rate) for _ in range(2)] == [0, 1]
     await asyncio.sleep(0.15)
-    assert await rate_store.take(("a",), rate) == 0
+    assert await take(rate_store, "a", rate) == 0
 
 
 async def test_an_edited_rate_starts_a_new_bucket(rate_store: RateStore) -> None:
-    assert [await rate_store.take(("a",), Rate(1, 1)) for _ in range(2)] == [0, 1]
-    assert await rate_store.take(("a",), Rate(1, 5)) == 0
+    assert [await take(rate_store, "a", Rate(1, 1)) for _ in range(2)] == [0, 1]
+    assert await take(rate_store, "a", Rate(1, 5)) == 0
 
 
 async def test_while_redis_is_away_each_process_counts_on_its_own(
@@ -82,9 +102,9 @@ async def test_while_redis_is_away_each_process_counts_on_its_own(
     rate = Rate(per_second=0.1, burst=1)
     errors = REGISTRY.get_sample_value("mcp_gateway_rate_store_errors_total") or 0.0
     try:
-        assert await store.take(("a",), rate) == 0
+        assert await take(store, "a", rate) == 0
         server.stop()
-        assert [await store.take(("a",), rate) for _ in range(2)] == [0, 10], (
+        assert [await take(store, "a", rate) for _ in range(2)] == [0, 10], (
             "a fresh local bucket, then the rate"
         )
         assert REGISTRY.get_sample_value("mcp_gateway_rate_store_errors_total") == errors + 2
