@@ -170,7 +170,7 @@ def test_a_tally_reaches_prometheus_in_one_increment_per_label_set_when_flushed(
     )
 
 
-def test_counts_reach_a_metrics_port_scrape_within_a_second(tmp_path: Path) -> None:
+def test_counts_reach_a_metrics_port_scrape_by_the_gateways_own_flush(tmp_path: Path) -> None:
     """``METRICS_PORT`` is served by a thread, which never flushes the gateway's tally: the
     gateway's own flush every second is what brings its request counts there."""
     port = free_port()
